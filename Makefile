@@ -19,7 +19,7 @@ bootstrap: $(STAMP)
 # The main job on the embedded default. Until the diffusion checkpoints land this renders the gallery of every
 # task and level (problem, solution, parsed back and verified).
 demo: $(STAMP)
-	$(VENV)/bin/diffthinker gallery --out gallery
+	$(VENV)/bin/diffthinker gallery --out gallery --overwrite
 	@echo "gallery written to gallery/README.md"
 
 test: $(STAMP)

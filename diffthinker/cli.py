@@ -1,0 +1,442 @@
+"""The ``diffthinker`` command line (console script ``diffthinker = diffthinker.cli:main``).
+
+Subcommands live in the ``COMMANDS`` table (name -> help, argument setup, handler), so later ones (train, solve,
+eval, compare, demo) are one entry each:
+
+- ``generate --task T --level L --n N --seed S --out DIR [--format hf|diffthinker] [--size PX] [--exclude DIR ...]
+  [--num-proc K] [--overwrite]``: a dataset of generated puzzles (see ``diffthinker.data.build``);
+- ``import SRC --out DIR [--task T] [--overwrite]``: the official DiffThinker test folders under SRC as a dataset;
+- ``render --data DIR --out OUTDIR [--size PX]``: ``<id>.png`` and ``<id>_solution.png`` per item;
+- ``verify --data DIR [--images DIR] [--details OUT.jsonl]``: parse + verify solution images, one JSON object
+  on stdout;
+- ``gallery --out DIR [--size PX] [--task T ...]``: a problem/solution pair per task and level, parsed back and
+  verified, with a README.md page.
+
+``--data`` accepts a dataset folder or an official test folder (imported on the fly). Bad input (unknown task
+or level, missing or non-dataset folder, existing output without --overwrite, ...) prints one line on stderr
+naming the value and what was expected, and exits with code 2; genuine bugs surface as tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+from collections import Counter
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from . import __version__
+from .tasks.base import ParseFailure, Task, TaskError, get_task, list_tasks
+
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp")
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr)
+
+
+@contextmanager
+def _build_dir(out: Path) -> Iterator[Path]:
+    """A scratch folder beside ``out`` (same file system, so big Arrow data is never copied across disks)."""
+    if not out.parent.is_dir():
+        raise TaskError(f"parent folder of output {out} does not exist: {out.parent}")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.build-", dir=out.parent))
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value
+
+
+# ============================================================================================== generate
+def _add_generate(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--task", required=True, help="task name or versioned id (maze, maze-v1, ...)")
+    p.add_argument("--level", help="level name (default: the task's default level)")
+    p.add_argument("--n", type=_positive, required=True, help="number of items")
+    p.add_argument("--seed", type=_non_negative, default=0, help="first seed; item i uses the i-th usable seed")
+    p.add_argument("--out", type=Path, required=True, help="output folder (must not exist unless --overwrite)")
+    p.add_argument("--format", choices=("hf", "diffthinker"), default="hf",
+                   help="hf: a datasets folder (default); diffthinker: the published folder layout")
+    p.add_argument("--size", type=_positive, default=512, help="render size in px (default 512)")
+    p.add_argument("--exclude", type=Path, nargs="+", action="extend", default=[], metavar="DIR",
+                   help="datasets or official folders whose puzzles must not be generated")
+    p.add_argument("--num-proc", type=_positive, default=1, help="worker processes (output does not depend on it)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output atomically")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _run_generate(args: argparse.Namespace) -> int:
+    from .data import build, dedup, official, store
+
+    task = get_task(args.task)
+    level = args.level if args.level is not None else task.default_level
+    cfg = build.BuildConfig(task=task.id, level=level, n=args.n, seed=args.seed, size=args.size)
+    build.check_config(task, cfg)
+    store.check_output(args.out, args.overwrite)  # fail before the work, not after
+    exclude = dedup.collect_hashes(args.exclude)
+    cfg = build.BuildConfig(task=task.id, level=level, n=args.n, seed=args.seed, size=args.size,
+                            exclude=frozenset(exclude))
+    stats = build.BuildStats()
+    with _build_dir(args.out) as work:
+        ds = build.dataset_from_rows(
+            build.iter_rows(task, cfg, num_proc=min(args.num_proc, args.n), progress=not args.quiet, stats=stats),
+            work)
+        summary = store.dataset_summary(ds)
+        config = {**cfg.to_dict(), "exclude_folders": [str(p) for p in args.exclude],
+                  "exclude_hashes": len(exclude), "num_proc": args.num_proc, "format": args.format}
+        counts = {**summary["counts"], "excluded_seeds": stats.excluded, "duplicate_seeds": stats.duplicates,
+                  "last_seed": stats.last_seed}
+        kind = "dataset" if args.format == "hf" else "official-layout"
+        manifest = store.make_manifest(kind, config=config, counts=counts, tasks=summary["tasks"],
+                                       command=args._argv, seeds={"first": cfg.seed, "last": stats.last_seed})
+        if args.format == "hf":
+            store.save_dataset(ds, args.out, manifest, overwrite=args.overwrite)
+        else:
+            official.export_official(ds, args.out, size=args.size, overwrite=args.overwrite, manifest=manifest)
+        del ds  # release the memory map before the scratch folder goes
+    _say(f"wrote {args.n} {task.id} items (level {level}, seeds {cfg.seed}..{stats.last_seed}) to {args.out}")
+    return 0
+
+
+# ============================================================================================== import
+def _add_import(p: argparse.ArgumentParser) -> None:
+    p.add_argument("src", type=Path, help="an official test folder (Maze/8_test) or a parent of several")
+    p.add_argument("--out", type=Path, required=True, help="output dataset folder")
+    p.add_argument("--task", help="expect only this task's folders (others are an error)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output atomically")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _run_import(args: argparse.Namespace) -> int:
+    from .data import official, store
+
+    if args.task is not None:
+        get_task(args.task)
+    store.check_output(args.out, args.overwrite)
+    tree = official.read_official_tree(args.src, args.task)
+    with _build_dir(args.out) as work:
+        ds = official.import_official(args.src, tree=tree, workdir=work, progress=not args.quiet)
+        summary = store.dataset_summary(ds)
+        layouts = {f"{t.id}:{official.layout_name(t, folder)}": len(items) for t, folder, items in tree}
+        manifest = store.make_manifest("dataset", config={"src": str(args.src), "task": args.task},
+                                       counts={**summary["counts"], "per_layout": layouts}, tasks=summary["tasks"],
+                                       command=args._argv)
+        store.save_dataset(ds, args.out, manifest, overwrite=args.overwrite,
+                           fill=lambda folder: official.copy_task_sources(tree, folder))
+        del ds
+    _say(f"imported {summary['counts']['total']} official items from {len(tree)} folders to {args.out}: "
+         + ", ".join(f"{k} ({v})" for k, v in layouts.items()))
+    return 0
+
+
+# ============================================================================================== render
+def _add_render(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", type=Path, required=True, help="dataset folder (or an official test folder)")
+    p.add_argument("--out", type=Path, required=True, help="output folder for <id>.png and <id>_solution.png")
+    p.add_argument("--size", type=_positive, default=512, help="render size in px (default 512)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output atomically")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _run_render(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from .data import build, official, schema, store
+
+    store.check_output(args.out, args.overwrite)
+    ds = official.load_data(args.data)
+    rows = ds.remove_columns(["image", "solution_image"])
+    for task_id, level in sorted(set(zip(rows["task"], rows["level"]))):
+        build.check_size(get_task(task_id), level, args.size)
+    count = 0
+    with store.atomic_folder(args.out, args.overwrite) as tmp:
+        for row in tqdm(rows, desc="render", unit="item", disable=args.quiet or None):
+            task = get_task(row["task"])
+            schema.check_safe_name(row["id"], "item id")
+            inst = task.instance_from_json(row["instance"])
+            task.render(inst, size=args.size).save(tmp / f"{row['id']}.png")
+            answer = official.row_answer(task, inst, row)
+            task.render(inst, answer, size=args.size).save(tmp / f"{row['id']}_solution.png")
+            count += 1
+        store.write_manifest(tmp, store.make_manifest("render", config={"data": str(args.data), "size": args.size},
+                                                      counts={"total": count}, command=args._argv))
+    _say(f"rendered {count} items ({2 * count} images) at {args.size}px to {args.out}")
+    return 0
+
+
+# ============================================================================================== verify
+def _add_verify(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", type=Path, required=True, help="dataset folder (or an official test folder)")
+    p.add_argument("--images", type=Path,
+                   help="folder of images named <id> or <official_id> (.png/.jpg/.jpeg/.webp); default: the "
+                        "dataset's own solution images")
+    p.add_argument("--details", type=Path, help="write one JSON line per item (parsed answer, verdict) here")
+
+
+def _list_images(folder: Path) -> dict[str, Path]:
+    """File name (with its extension lower-cased, so ``X.PNG`` counts) -> path, for the files in ``folder``."""
+    if not folder.is_dir():
+        raise TaskError(f"--images folder not found: {folder}")
+    return {p.stem + p.suffix.lower(): p for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def _find_image(row: dict[str, Any], listing: dict[str, Path]) -> Path | None:
+    """The image named by the row's id, else by its official id (model outputs in the official naming)."""
+    stems = [row["id"]] + ([row["official_id"]] if row.get("official_id") else [])
+    for stem in stems:
+        for ext in IMAGE_EXTS:
+            hit = listing.get(stem + ext)
+            if hit is not None:
+                return hit
+    return None
+
+
+def _empty_counts() -> dict[str, Any]:
+    return {"n": 0, "correct": 0, "valid": 0, "parse_failures": 0, "unreadable": 0, "missing": 0}
+
+
+def _finish(counts: dict[str, Any]) -> dict[str, Any]:
+    # Missing and unreadable images count as wrong: the denominator is every item (unlike the published Maze /
+    # FrozenLake evaluators, which drop missing images from it; reference §10.2).
+    counts["accuracy"] = counts["correct"] / counts["n"] if counts["n"] else 0.0
+    return counts
+
+
+def verify_rows(ds, images: Path | None = None) -> Iterator[dict[str, Any]]:
+    """Parse and verify each row's solution image (or the image in ``images`` named by the row's id); yields
+    one record per item: id, task, level, status (correct / incorrect / parse_failure / unreadable / missing),
+    image, answer, answer_json, verdict, reason."""
+    import datasets
+
+    from .data import schema
+
+    if images is not None:
+        listing = _list_images(images)
+        ds = ds.remove_columns(["image", "solution_image"])
+    else:
+        listing = {}
+        ds = ds.remove_columns(["image"]).cast_column("solution_image", datasets.Image(decode=False))
+    for row in ds:
+        task = get_task(row["task"])
+        inst = task.instance_from_json(row["instance"])
+        rec: dict[str, Any] = {"id": row["id"], "task": task.id, "level": row["level"], "image": None,
+                               "answer": None, "answer_json": None, "verdict": None, "reason": ""}
+        try:
+            if images is not None:
+                path = _find_image(row, listing)
+                if path is None:
+                    rec.update(status="missing", reason=f"no image named {row['id']}{{{','.join(IMAGE_EXTS)}}} "
+                                                        f"in {images}")
+                    yield rec
+                    continue
+                rec["image"] = str(path)
+                img = schema.open_image_file(path)
+            else:
+                data = schema.image_bytes(row["solution_image"])
+                if data is None:
+                    rec.update(status="missing", reason="the dataset has no solution image for this item")
+                    yield rec
+                    continue
+                rec["image"] = "dataset"
+                img = schema.open_image_bytes(data, f"solution image of {row['id']}")
+        except TaskError as exc:
+            rec.update(status="unreadable", reason=str(exc))
+            yield rec
+            continue
+        answer = task.parse(img, inst)
+        if isinstance(answer, ParseFailure):
+            rec.update(status="parse_failure", reason=answer.reason,
+                       verdict=task.verify(inst, answer).to_dict())
+            yield rec
+            continue
+        verdict = task.verify(inst, answer)
+        rec.update(status="correct" if verdict.correct else "incorrect", answer=task.answer_to_text(answer),
+                   answer_json=answer.to_json(), verdict=verdict.to_dict(), reason=verdict.reason)
+        yield rec
+
+
+def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The verify report: totals, per_level and (for datasets of several tasks) per_task."""
+    def add(counts: dict[str, Any], rec: dict[str, Any]) -> None:
+        counts["n"] += 1
+        status = rec["status"]
+        counts["correct"] += status == "correct"
+        counts["valid"] += bool(rec["verdict"] and rec["verdict"]["valid"])
+        counts["parse_failures"] += status == "parse_failure"
+        counts["unreadable"] += status == "unreadable"
+        counts["missing"] += status == "missing"
+
+    tasks = sorted({r["task"] for r in records})
+    mixed = len(tasks) > 1
+    total = _empty_counts()
+    per_level: dict[str, dict[str, Any]] = {}
+    per_task: dict[str, dict[str, Any]] = {}
+    for rec in records:
+        add(total, rec)
+        # Levels of different tasks share names ("16" is a maze and a frozenlake level): key them by task too.
+        key = f"{rec['task']}/{rec['level']}" if mixed else rec["level"]
+        add(per_level.setdefault(key, _empty_counts()), rec)
+        if mixed:
+            entry = per_task.setdefault(rec["task"], {**_empty_counts(), "per_level": {}})
+            add(entry, rec)
+            add(entry["per_level"].setdefault(rec["level"], _empty_counts()), rec)
+    out = _finish(total)
+    out["tasks"] = tasks
+    out["per_level"] = {k: _finish(v) for k, v in sorted(per_level.items())}
+    if mixed:
+        for entry in per_task.values():
+            _finish(entry)
+            entry["per_level"] = {k: _finish(v) for k, v in sorted(entry["per_level"].items())}
+        out["per_task"] = per_task
+    return out
+
+
+def _run_verify(args: argparse.Namespace) -> int:
+    from .data import official
+
+    if args.details is not None and not args.details.parent.is_dir():
+        raise TaskError(f"--details: parent folder {args.details.parent} does not exist")
+    ds = official.load_data(args.data)
+    records = list(verify_rows(ds, args.images))
+    if args.details is not None:
+        with open(args.details, "w") as fh:
+            for rec in records:
+                fh.write(json.dumps(rec, sort_keys=True, default=str) + "\n")
+    print(json.dumps(summarize(records), sort_keys=True))
+    return 0
+
+
+# ============================================================================================== gallery
+def _add_gallery(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", type=Path, required=True, help="output folder (PNGs and README.md)")
+    p.add_argument("--size", type=_positive, default=512,
+                   help="render size in px (default 512; raised to a level's smallest supported size)")
+    p.add_argument("--task", action="append", default=None, help="only this task (repeatable); default: all")
+    p.add_argument("--seed", type=_non_negative, default=0, help="seed of each level's puzzle (default 0)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output atomically")
+
+
+def _short(text: str, limit: int = 48) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _run_gallery(args: argparse.Namespace) -> int:
+    from .data import build, store
+
+    tasks: list[Task] = [get_task(t) for t in (args.task or list_tasks())]
+    store.check_output(args.out, args.overwrite)
+    lines = ["# DiffThinker puzzle gallery", "",
+             "One puzzle per task and level (seed {seed}): the problem image, the solution image drawn from the "
+             "exact solver's answer, and that solution image **parsed back from its pixels and verified** (no "
+             "model involved; this shows the parser and verifier at work).".format(seed=args.seed), "",
+             "| task | level | size | problem | solution | parsed from the solution image | verdict |",
+             "|---|---|---|---|---|---|---|"]
+    results: Counter[str] = Counter()
+    with store.atomic_folder(args.out, args.overwrite) as tmp:
+        for task in tasks:
+            for level in task.levels:
+                sizes = build.level_sizes(task, level)
+                size = min(max(args.size, min(sizes)), max(sizes))
+                inst = task.generate(level, args.seed)
+                answer = task.solve(inst)
+                stem = f"{task.id}_{level}"
+                task.render(inst, size=size).save(tmp / f"{stem}.png")
+                solution = task.render(inst, answer, size=size)
+                solution.save(tmp / f"{stem}_solution.png")
+                parsed = task.parse(solution, inst)
+                verdict = task.verify(inst, parsed)
+                shown = parsed.reason if isinstance(parsed, ParseFailure) else task.answer_to_text(parsed)
+                mark = "correct" if verdict.correct else f"NOT correct: {verdict.reason}"
+                results["correct" if verdict.correct else "wrong"] += 1
+                lines.append(f"| {task.id} | {level} | {size} | <img src=\"{stem}.png\" width=\"160\"> | "
+                             f"<img src=\"{stem}_solution.png\" width=\"160\"> | `{_short(shown)}` | {mark} |")
+        lines += ["", f"{results['correct']} of {sum(results.values())} solution images parse back to a correct "
+                      f"answer.", ""]
+        (tmp / "README.md").write_text("\n".join(lines))
+        store.write_manifest(tmp, store.make_manifest(
+            "gallery", config={"size": args.size, "seed": args.seed, "tasks": [t.id for t in tasks]},
+            counts=dict(results), tasks={t.id: t.version for t in tasks}, command=args._argv))
+    _say(f"gallery of {sum(results.values())} puzzles ({results['correct']} parsed back correct) in {args.out}")
+    return 0
+
+
+# ============================================================================================== table + main
+@dataclass(frozen=True)
+class Command:
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+#: The subcommand table. Later commands (train, solve, eval, compare, demo) are added here.
+COMMANDS: dict[str, Command] = {
+    "generate": Command("generate a dataset of puzzles", _add_generate, _run_generate),
+    "import": Command("import official DiffThinker test folders as a dataset", _add_import, _run_import),
+    "render": Command("render a dataset's problem and solution images", _add_render, _run_render),
+    "verify": Command("parse and verify solution images; print accuracy as JSON", _add_verify, _run_verify),
+    "gallery": Command("render, parse back and verify one puzzle per task and level", _add_gallery, _run_gallery),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="diffthinker", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"diffthinker {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, cmd in COMMANDS.items():
+        p = sub.add_parser(name, help=cmd.help, description=cmd.help)
+        cmd.add_arguments(p)
+        p.set_defaults(_command=name)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (0 ok, 2 bad input, 130 interrupted)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: usage errors exit 2, --help exits 0
+        return int(exc.code or 0)
+    if getattr(args, "quiet", False):
+        import datasets
+
+        datasets.disable_progress_bars()  # its "Saving the dataset" bars; ours honour --quiet themselves
+    # Recorded in manifests: the command as typed, whether from the console script, python -m, or main([...]).
+    args._argv = ["diffthinker", *(sys.argv[1:] if argv is None else argv)]
+    try:
+        return COMMANDS[args._command].run(args)
+    except TaskError as exc:
+        message = " ".join(str(exc).split())  # one line, whatever the message held
+        print(f"diffthinker {args._command}: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"diffthinker {args._command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

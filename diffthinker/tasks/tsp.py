@@ -1,0 +1,686 @@
+"""TSP: connect all cities with red segments into the shortest closed tour (DiffThinker "TSP", reference §5).
+
+Rules
+  ``N`` distinct cities on the cells of a ``grid x grid`` board, city ``i`` at ``cities[i] = (x, y)`` with
+  ``x`` the column (0 = left) and ``y`` the row (0 = top). City 0 is the start (drawn yellow), the others blue.
+  Distances are Euclidean in grid units (cell pitch 1). An answer ``TspAnswer(tour)`` lists city indices, each
+  exactly once; the closing edge back to the first city is implicit.
+
+  - valid   iff the tour is a permutation of all cities. It may start anywhere and run either way: we rotate it
+    to city 0 ourselves (the published path format starts at the start city; an LLM may not).
+  - correct iff valid and its length <= optimum + 1e-6. Any optimal tour counts, in either direction.
+  - score   = optimum / length for a valid tour (1.0 exactly iff correct, < 1 for a longer tour), 0.0 when
+    invalid. A smooth RL reward: a tour 10% longer than optimal scores 1/1.1.
+  ``details`` carries ``length``, ``optimum`` and ``gap`` (length / optimum - 1).
+
+  Differences from the published evaluator (ref §5, §10): it requires the *set* of parsed nodes to equal the
+  ground truth's and the length to be <= GT + 1e-4 but does not check that every city is visited exactly once;
+  we require a permutation. Its tolerance 1e-4 becomes 1e-6 (lengths are sums of at most 20 square roots, so
+  float error is ~1e-13 and distinct tour lengths on a 16-grid differ by far more than 1e-6 in practice).
+
+Generation (as published): ``random.sample`` of N distinct cells of the grid; the first sampled cell is the start.
+  The exact optimum is Held-Karp dynamic programming over subsets (the published code calls python_tsp's Held-Karp).
+
+Levels: the published ``"12"``, ``"15"``, ``"18"`` (16 x 16 grid; 18 is out of the published training range 12..17)
+  and two small CPU levels ``"6"`` and ``"8"`` on an 8 x 8 grid: at 64 px an 8-grid has 8 px cells (dots 2 px in
+  radius, a 1 px line), while a 16-grid would leave 4 px cells, too small for a tiny diffusion model to draw
+  into. The default level is ``"6"``.
+
+Render ("diffthinker" style): white canvas; light-gray (224) grid lines at ``i * cs`` (``cs = size / grid``,
+  i = 1..grid-1) of width ``max(1, int(size / grid / 20))``; a black border ``rectangle([0, 0, size-1, size-1],
+  width=2)``; dots of radius ``int(0.3 * cs)`` at ``(x * cs + cs / 2, y * cs + cs / 2)``; the solution adds the
+  red closed polyline through the tour (width ``int(0.15 * cs)``, ``joint="curve"``) drawn over the dots. At
+  512 px this equals the official PNGs pixel for pixel. Every formula is evaluated at the requested size, so
+  other sizes are drawn natively; where the published floors (dot radius >= 3 px, border 2 px) would distort a
+  small image we use proportional values instead: dot radius and line width at least 1 px, border
+  ``max(1, round(2 * size / 512))`` px. These floors never bind at 512 px for grids up to 16.
+
+Parse (pixels + instance; no dot detection, the city positions are known): for every pair of cities we sample
+  the red mask along the straight segment between their centres (the parts within 0.35 cells of either end are
+  skipped: all of a city's edges overlap there), three samples across the line at each point. A pair is
+  *covered* when >= 60% of its samples are red. The drawing is then read as a Hamiltonian cycle over covered
+  pairs (exhaustive search, bounded). Among cycles, the shortest is tried first: three collinear cities A, B, C
+  drawn as A-B-C also cover the pair A-C, and the decomposition through B is preferred (by length, it is always
+  shorter than any alternative that reuses the same ink). A cycle is accepted only if it explains the ink: after
+  removing its own widened line and the city discs from the red mask, no covered pair may keep >= 50% of its
+  samples red (an extra chord) and at most ``0.6 * cs * line_width`` red pixels may remain (scribbles away from
+  the tour). Red spill-over next to the drawn lines (up to 0.15 cells beyond the line's edge) is tolerated.
+  Otherwise the result is a ParseFailure with the reason (a city with fewer than two red segments, no single
+  cycle through every city, ink no tour explains). Deliberate differences from the published parser (ref §5,
+  §10): no greedy nearest-neighbour walk and the closing edge is checked, so spill-over or a chord cannot derail
+  it and a drawing with extra or missing segments is rejected instead of being read as some tour.
+  Readable at every size from 64 px to 1024 px for the 8-grid levels and from 128 px for the 16-grid levels (a
+  16-grid at 64 px has 4 px cells; it usually parses but is not guaranteed): ``supported_sizes_for(level)``.
+
+Text (MLLM track): ``to_text`` lists the grid and the cities as ``(column, row)``, city 0 first.
+  ``answer_to_text(answer, instance)`` writes the published ``path.json`` format, the tour as coordinates closed
+  at the start: ``"(8,11),(10,10),...,(8,11)"``. The task contract's ``answer_to_text(answer)`` has no instance,
+  and a ``TspAnswer`` holds indices only, so without an instance it writes the city indices closed at the start,
+  ``"0,5,3,...,0"``. ``parse_text`` reads both (the last answer-like span; coordinates need the instance);
+  a closing repeat of the first city is dropped.
+
+Official folder (``TSP/<N>_test``): ``<id>.txt`` = ``"<grid> <N>"`` then N lines ``"x y"`` (first = start),
+  ``<id>.png``, ``<id>_solution.png``, and ``path.json`` ``{"16_12_001": "(8,11),(10,10),...,(8,11)"}``;
+  ids ``16_12_001``; the level is N.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from . import draw
+from .base import Answer, Instance, OfficialItem, ParseFailure, Task, TaskError, Verdict, register_task
+
+__all__ = ["LEVELS", "MAX_CITIES", "TspAnswer", "TspGeometry", "TspInstance", "TspLevel", "TspTask", "geometry",
+           "held_karp", "tour_length"]
+
+#: Held-Karp needs 2^(N-1) * (N-1) table entries: 20 cities is ~80 MB of float64, the most we allow.
+MAX_CITIES = 20
+MAX_GRID = 64
+#: Correct iff length <= optimum + TOLERANCE (grid units).
+TOLERANCE = 1e-6
+ALL_SIZES = (64, 128, 256, 512, 1024)
+
+# Parser constants (see the module docstring). Distances in grid cells unless named *_px.
+_END_SKIP = 0.35        # skip samples this close to either end of a probe (dot radius 0.3 + margin)
+_SAMPLES = 48           # samples along each probe
+_COVERED = 0.60         # share of red samples that makes a pair "covered"
+_RESIDUAL_EDGE = 0.50   # a covered pair not in the cycle keeping this share of red samples is an extra segment
+_SPILL = 0.15           # tolerated spill-over beyond a line's edge, in cells (at least 1.5 px)
+_RESIDUAL_AREA = 0.6    # tolerated leftover red, in units of cs * line_width (a 0.6-cell stretch of line)
+_DFS_BUDGET = 50_000    # search steps before a drawing counts as too ambiguous to read
+_MAX_CYCLES = 64        # candidate cycles collected (and at most 16 checked against the ink)
+
+
+@dataclass(frozen=True)
+class TspLevel:
+    grid: int        # board side in cells
+    n_cities: int    # number of cities, start included
+    min_size: int    # smallest render size the parser is guaranteed to read
+
+
+LEVELS: dict[str, TspLevel] = {
+    "6": TspLevel(8, 6, 64),
+    "8": TspLevel(8, 8, 64),
+    "12": TspLevel(16, 12, 128),
+    "15": TspLevel(16, 15, 128),
+    "18": TspLevel(16, 18, 128),
+}
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+@dataclass(frozen=True)
+class TspInstance(Instance):
+    """``grid`` x ``grid`` board; ``cities[i] = (x, y)`` = (column, row); city 0 is the start."""
+
+    grid: int
+    cities: tuple[tuple[int, int], ...]
+
+    def __post_init__(self) -> None:
+        if not _is_int(self.grid) or not 2 <= self.grid <= MAX_GRID:
+            raise TaskError(f"TspInstance.grid must be an int in [2, {MAX_GRID}], got {self.grid!r}")
+        if not isinstance(self.cities, tuple) or not 3 <= len(self.cities) <= MAX_CITIES:
+            raise TaskError(f"TspInstance.cities must be a tuple of 3..{MAX_CITIES} (x, y) pairs, "
+                            f"got {self.cities!r:.200}")
+        for i, c in enumerate(self.cities):
+            if (not isinstance(c, tuple) or len(c) != 2 or not all(_is_int(v) for v in c)
+                    or not all(0 <= v < self.grid for v in c)):
+                raise TaskError(f"TspInstance city {i} must be an (x, y) pair of ints in [0, {self.grid}), got {c!r}")
+        if len(set(self.cities)) != len(self.cities):
+            dup = sorted({c for c in self.cities if self.cities.count(c) > 1})
+            raise TaskError(f"TspInstance cities must be distinct; repeated: {dup}")
+
+    @property
+    def n(self) -> int:
+        return len(self.cities)
+
+
+@dataclass(frozen=True)
+class TspAnswer(Answer):
+    """A closed tour as city indices, each city once; the edge back to ``tour[0]`` is implicit."""
+
+    tour: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.tour, tuple) or not all(_is_int(v) for v in self.tour):
+            raise TaskError(f"TspAnswer.tour must be a tuple of ints, got {self.tour!r:.200}")
+
+
+# --------------------------------------------------------------------------------------------------- geometry
+@dataclass(frozen=True)
+class TspGeometry:
+    """Pixel geometry of a render at ``size`` px (the published formulas, floors as in the module docstring)."""
+
+    size: int
+    grid: int
+    cs: float          # cell size in px
+    grid_width: int    # light-gray grid lines
+    border: int        # black border
+    radius: int        # city dot radius
+    line_width: int    # red tour line
+
+    def centre(self, city: tuple[int, int]) -> tuple[float, float]:
+        x, y = city
+        return (x * self.cs + self.cs / 2, y * self.cs + self.cs / 2)
+
+
+def geometry(grid: int, size: int) -> TspGeometry:
+    cs = size / grid
+    return TspGeometry(
+        size=size, grid=grid, cs=cs,
+        grid_width=max(1, int(size / grid / 20)),
+        # Published: 2 px at 512 (and at every size); scaled so a 64 px render is not a third border.
+        border=2 if size == 512 else max(1, round(2 * size / 512)),
+        # Published max(3, int(0.3 cs)) and int(0.15 cs); the floors differ only below ~213 px (see docstring).
+        radius=max(1, int(0.3 * cs)),
+        line_width=max(2, int(0.15 * cs)),
+    )
+
+
+# --------------------------------------------------------------------------------------------------- solver
+def _distances(cities: Sequence[tuple[int, int]]) -> np.ndarray:
+    pts = np.asarray(cities, dtype=np.float64)
+    return np.hypot(pts[:, None, 0] - pts[None, :, 0], pts[:, None, 1] - pts[None, :, 1])
+
+
+def tour_length(cities: Sequence[tuple[int, int]], tour: Sequence[int]) -> float:
+    """Closed length of ``tour`` in grid units (math.fsum, so the value does not depend on summation order
+    beyond the last ulp; the optimum and candidate tours are measured by this same function)."""
+    n = len(tour)
+    return math.fsum(math.dist(cities[tour[k]], cities[tour[(k + 1) % n]]) for k in range(n))
+
+
+def _canonical(tour: Sequence[int]) -> tuple[int, ...]:
+    """Rotate to start at city 0 and run in the direction whose second city has the smaller index."""
+    t = list(tour)
+    k = t.index(0)
+    t = t[k:] + t[:k]
+    if len(t) > 2 and t[-1] < t[1]:
+        t = [t[0]] + t[:0:-1]
+    return tuple(t)
+
+
+def _popcount(masks: np.ndarray, bits: int) -> np.ndarray:
+    if hasattr(np, "bitwise_count"):  # numpy >= 2.0
+        return np.bitwise_count(masks)
+    out = np.zeros(masks.shape, dtype=np.int64)
+    for b in range(bits):
+        out += (masks >> b) & 1
+    return out
+
+
+def held_karp(dist: np.ndarray) -> tuple[int, ...]:
+    """An optimal closed tour for the symmetric distance matrix ``dist`` (exact Held-Karp, starting at city 0).
+
+    ``dp[i, S]`` is the shortest path from city 0 through the subset ``S`` of cities 1..n-1 ending in ``i``.
+    The DP runs layer by layer (subsets of equal size), vectorised over all subsets of a layer that end in a
+    given city ``j``: ``dp[j, S] = min_i dp[i, S - {j}] + d(i, j)`` is one gather + add + min over the leading
+    axis per (layer, j), i.e. ~17 x 17 numpy calls over 2^17 subsets for 18 cities instead of a Python loop over
+    subsets. No argmin table is kept: the tour is recovered afterwards by finding, at each step back, the
+    smallest predecessor ``i`` whose ``dp[i, S - {j}] + d(i, j)`` equals ``dp[j, S]`` exactly (the same float
+    operations give the same bits), so the result is deterministic.
+    """
+    n = dist.shape[0]
+    if n <= 3:
+        return tuple(range(n))
+    m = n - 1                       # cities 1..n-1 are bits 0..m-1
+    full = 1 << m
+    d = np.ascontiguousarray(dist[1:, 1:])
+    dp = np.full((m, full), np.inf)
+    dp[np.arange(m), 1 << np.arange(m)] = dist[0, 1:]
+    popcount = _popcount(np.arange(full, dtype=np.int64), m)
+    order = np.argsort(popcount, kind="stable")        # masks grouped by size, ascending within a group
+    bounds = np.searchsorted(popcount[order], np.arange(m + 2))
+    for k in range(2, m + 1):
+        layer = order[bounds[k]:bounds[k + 1]]
+        for j in range(m):
+            sj = layer[(layer >> j) & 1 == 1]
+            # np.take along axis 1 is ~3x faster than dp[:, idx] fancy indexing here.
+            cand = np.take(dp, sj ^ (1 << j), axis=1)     # inf where i is not in S - {j}
+            cand += d[:, j, None]
+            dp[j, sj] = cand.min(axis=0)
+    closing = dp[:, full - 1] + dist[1:, 0]
+    j = int(np.argmin(closing))
+    tour, mask = [j + 1], full - 1
+    while mask != 1 << j:
+        prev = mask ^ (1 << j)
+        target = dp[j, mask]
+        i = next(i for i in range(m) if prev >> i & 1 and dp[i, prev] + d[i, j] == target)
+        tour.append(i + 1)
+        mask, j = prev, i
+    return (0,) + tuple(reversed(tour))
+
+
+@lru_cache(maxsize=4096)
+def _optimum(instance: TspInstance) -> tuple[float, tuple[int, ...]]:
+    """(optimal length, canonical optimal tour); cached per instance (instances are hashable by content)."""
+    tour = _canonical(held_karp(_distances(instance.cities)))
+    return tour_length(instance.cities, tour), tour
+
+
+# --------------------------------------------------------------------------------------------------- parsing
+@dataclass(frozen=True)
+class _Probes:
+    """Everything about an instance's probes at one image size (cached: it depends on no pixel)."""
+
+    pairs: np.ndarray      # (P, 2) city index pairs i < j
+    idx: np.ndarray        # (P, K, 3) flat pixel indices: K points along the segment, 3 across
+    valid: np.ndarray      # (P, K) samples outside the end discs
+    count: np.ndarray      # (P,) number of valid samples (>= 1)
+    centres: np.ndarray    # (N, 2) city centres in px (x, y)
+    cs: float              # cell size in px (the smaller of the two axes)
+    line_width: int        # nominal line width at this image size
+    stride: int            # the leftover-ink check reads every stride-th pixel (half a line width)
+    small: tuple[int, int]  # (width, height) of that strided grid
+    idx_small: np.ndarray  # (P, K, 3) the samples' indices in the strided grid
+
+
+@lru_cache(maxsize=512)
+def _probes(cities: tuple[tuple[int, int], ...], grid: int, width: int, height: int) -> _Probes:
+    n = len(cities)
+    sx, sy = width / grid, height / grid
+    pts = np.asarray(cities, dtype=np.float64)
+    centres = np.stack([(pts[:, 0] + 0.5) * sx, (pts[:, 1] + 0.5) * sy], axis=1)
+    ii, jj = np.triu_indices(n, 1)
+    pairs = np.stack([ii, jj], axis=1)
+    length = np.hypot(pts[jj, 0] - pts[ii, 0], pts[jj, 1] - pts[ii, 1])           # grid units, >= 1
+    t = (np.arange(_SAMPLES) + 0.5) / _SAMPLES
+    valid = (t[None, :] * length[:, None] >= _END_SKIP) & ((1 - t[None, :]) * length[:, None] >= _END_SKIP)
+    a, b = centres[ii], centres[jj]
+    along = a[:, None, :] + t[None, :, None] * (b - a)[:, None, :]                 # (P, K, 2)
+    vec = b - a
+    perp = np.stack([-vec[:, 1], vec[:, 0]], axis=1) / np.hypot(vec[:, 0], vec[:, 1])[:, None]
+    cs = min(sx, sy)
+    lw = max(2, int(0.15 * cs))
+    off = max(1.0, 0.5 * lw)
+    offsets = np.array([-off, 0.0, off])
+    across = along[:, :, None, :] + offsets[None, None, :, None] * perp[:, None, None, :]   # (P, K, 3, 2)
+    xs = np.clip(np.floor(across[..., 0]), 0, width - 1).astype(np.int64)
+    ys = np.clip(np.floor(across[..., 1]), 0, height - 1).astype(np.int64)
+    stride = max(1, lw // 2)
+    small = (-(-width // stride), -(-height // stride))
+    return _Probes(pairs=pairs, idx=ys * width + xs, valid=valid, count=np.maximum(valid.sum(1), 1),
+                   centres=centres, cs=cs, line_width=lw, stride=stride, small=small,
+                   idx_small=(ys // stride) * small[0] + xs // stride)
+
+
+def _faint(flat_rgb: np.ndarray, pr: _Probes) -> np.ndarray:
+    """Faint red ink at the probe samples, (P, K, 3) bool: R > 80 and R - G > 30.
+
+    Nothing in the palette has R above G (white, gray, black, blue, and yellow where R = G), so this finds the
+    red line also where it crosses a blue dot and blurs into purple, and the pink trace a 512 px render keeps
+    when it is shrunk to 128 px, blurred and JPEG-compressed (JPEG halves the chroma resolution). Noise of
+    sigma 8 and JPEG q75 on a problem image put no pixel above it. Only the samples are read (~20k pixels)."""
+    s = flat_rgb[pr.idx]
+    r = s[..., 0].astype(np.int16)
+    return (r > 80) & (r - s[..., 1] > 30)
+
+
+def _strong(rgb: np.ndarray, stride: int) -> np.ndarray:
+    """``draw.red_mask``'s stricter rule on every stride-th pixel, flattened: used for the leftover-ink area,
+    so faint pink halos around correct lines never count as scribbles."""
+    sub = rgb[::stride, ::stride].astype(np.int16)
+    r = sub[..., 0]
+    return ((r > 120) & (r - sub[..., 1] > 60) & (r - sub[..., 2] > 60)).ravel()
+
+
+def _coverage(hits: np.ndarray, pr: _Probes) -> np.ndarray:
+    """Share of each probe's samples (outside the end discs) where any of the 3 across-samples is ink."""
+    return (hits.any(axis=2) & pr.valid).sum(1) / pr.count
+
+
+def _hamiltonian_cycles(adj: list[int], n: int) -> list[tuple[int, ...]] | None:
+    """All Hamiltonian cycles through city 0 in the graph ``adj`` (bitmasks), one per direction pair;
+    None if the search exceeds its budget (a drawing that covers too many pairs to read)."""
+    full = (1 << n) - 1
+    out: list[tuple[int, ...]] = []
+    path = [0]
+    steps = 0
+
+    def dfs(v: int, visited: int) -> bool:
+        nonlocal steps
+        steps += 1
+        if steps > _DFS_BUDGET:
+            return False
+        if visited == full:
+            if adj[v] & 1 and path[1] < path[-1]:
+                out.append(tuple(path))
+            return len(out) < _MAX_CYCLES
+        cand = adj[v] & ~visited
+        while cand:
+            bit = cand & -cand
+            cand ^= bit
+            u = bit.bit_length() - 1
+            path.append(u)
+            ok = dfs(u, visited | bit)
+            path.pop()
+            if not ok:
+                return False
+        return True
+
+    finished = dfs(0, 1)
+    if not finished and steps > _DFS_BUDGET:
+        return None
+    return out
+
+
+# --------------------------------------------------------------------------------------------------- the task
+class TspTask(Task):
+    name = "tsp"
+    version = 1
+    prompt = "Connect all points with red line segments to form the shortest closed loop."
+    levels = LEVELS
+    default_level = "6"
+    instance_type = TspInstance
+    answer_type = TspAnswer
+    official_patterns = (r"/TSP/(\d+)_test/?$",)
+    supported_sizes = ALL_SIZES  # for the default level; see supported_sizes_for
+
+    def supported_sizes_for(self, level: str) -> tuple[int, ...]:
+        """Render sizes the parser is guaranteed to read for ``level`` (16-grid levels start at 128 px)."""
+        cfg = self.level_config(level)
+        return tuple(s for s in ALL_SIZES if s >= cfg.min_size)
+
+    # ----------------------------------------------------------------- generation and solving
+    def generate(self, level: str, seed: int) -> TspInstance:
+        cfg = self.level_config(level)
+        rng = self.rng(level, seed)
+        cells = rng.sample(range(cfg.grid * cfg.grid), cfg.n_cities)
+        return TspInstance(grid=cfg.grid, cities=tuple((c % cfg.grid, c // cfg.grid) for c in cells))
+
+    def solve(self, instance: TspInstance) -> TspAnswer:
+        self._check_instance(instance)
+        return TspAnswer(_optimum(instance)[1])
+
+    def optimum(self, instance: TspInstance) -> float:
+        """The optimal closed tour length in grid units (cached per instance)."""
+        self._check_instance(instance)
+        return _optimum(instance)[0]
+
+    # ----------------------------------------------------------------- rules
+    def _verify(self, instance: TspInstance, answer: TspAnswer) -> Verdict:
+        n, tour = instance.n, answer.tour
+        if len(tour) != n:
+            return Verdict.failure(f"the tour lists {len(tour)} cities; expected each of the {n} cities once",
+                                   cities=len(tour))
+        bad = [v for v in tour if not 0 <= v < n]
+        if bad:
+            return Verdict.failure(f"city indices {bad} are out of range 0..{n - 1}")
+        if len(set(tour)) != n:
+            missing = sorted(set(range(n)) - set(tour))
+            return Verdict.failure(f"the tour repeats cities and misses {missing}", missing=missing)
+        opt = _optimum(instance)[0]
+        length = tour_length(instance.cities, tour)
+        gap = length / opt - 1.0
+        details = {"length": length, "optimum": opt, "gap": gap}
+        if length <= opt + TOLERANCE:
+            return Verdict(True, True, 1.0, "optimal closed tour", details)
+        return Verdict(False, True, min(1.0, opt / length),
+                       f"valid tour, {length:.4f} long, {100 * gap:.2f}% above the optimum {opt:.4f}", details)
+
+    # ----------------------------------------------------------------- images
+    def render(self, instance: TspInstance, answer: TspAnswer | None = None, size: int = 512,
+               style: str = "diffthinker") -> Image.Image:
+        """Problem image, or with ``answer`` the solution image: the closed red polyline through ``answer.tour``
+        in the given order (any index sequence is drawn as given, so invalid tours can be pictured too)."""
+        self._check_instance(instance)
+        self.check_style(style)
+        if not _is_int(size) or not draw.MIN_SIDE <= size <= 4096:
+            raise TaskError(f"render size must be an int in [{draw.MIN_SIDE}, 4096], got {size!r}")
+        geo = geometry(instance.grid, int(size))
+        img = Image.new("RGB", (size, size), draw.WHITE)
+        d = ImageDraw.Draw(img)
+        for i in range(1, instance.grid):
+            p = i * geo.cs
+            d.line([(p, 0), (p, size)], fill=draw.GRID_GRAY, width=geo.grid_width)
+            d.line([(0, p), (size, p)], fill=draw.GRID_GRAY, width=geo.grid_width)
+        d.rectangle([0, 0, size - 1, size - 1], outline=draw.BLACK, width=geo.border)
+        r = geo.radius
+        for k, city in enumerate(instance.cities):
+            cx, cy = geo.centre(city)
+            d.ellipse([cx - r, cy - r, cx + r, cy + r], fill=draw.YELLOW if k == 0 else draw.BLUE)
+        if answer is not None:
+            if not isinstance(answer, TspAnswer):
+                raise TaskError(f"{self.id} render expects a TspAnswer, got {type(answer).__name__}")
+            bad = [v for v in answer.tour if not 0 <= v < instance.n]
+            if bad or len(answer.tour) < 2:
+                raise TaskError(f"cannot draw tour {answer.tour!r}: needs >= 2 city indices in 0..{instance.n - 1}")
+            pts = [geo.centre(instance.cities[v]) for v in answer.tour]
+            draw.polyline(d, pts + pts[:1], fill=draw.RED, width=geo.line_width)
+        return img
+
+    def _parse(self, image: Image.Image, instance: TspInstance) -> TspAnswer | ParseFailure:
+        width, height = image.size
+        n = instance.n
+        pr = _probes(instance.cities, instance.grid, width, height)
+        rgb = np.asarray(image)
+        faint = _faint(rgb.reshape(-1, 3), pr)
+        cov = _coverage(faint, pr)
+        covered = cov >= _COVERED
+        adj = [0] * n
+        for i, j in pr.pairs[covered]:
+            adj[i] |= 1 << int(j)
+            adj[j] |= 1 << int(i)
+        degree = [a.bit_count() for a in adj]
+        short = [k for k in range(n) if degree[k] < 2]
+        if short:
+            where = ", ".join(f"{k} at {instance.cities[k]}" for k in short[:5])
+            return ParseFailure(f"{len(short)} cities have fewer than 2 red segments: {where}",
+                                {"covered_pairs": int(covered.sum())})
+        cycles = _hamiltonian_cycles(adj, n)
+        if cycles is None:
+            return ParseFailure(f"too many red connections to read one tour ({int(covered.sum())} covered pairs)",
+                                {"covered_pairs": int(covered.sum())})
+        if not cycles:
+            return ParseFailure("the red segments do not form one closed tour through every city",
+                                {"covered_pairs": int(covered.sum())})
+        cycles.sort(key=lambda c: (tour_length(instance.cities, c), c))
+        last_reason = ""
+        for cyc in cycles[:16]:
+            reason = self._unexplained(rgb, faint, pr, covered, cyc)
+            if not reason:
+                return TspAnswer(_canonical(cyc))
+            last_reason = last_reason or reason
+        return ParseFailure(f"red ink that no single tour explains: {last_reason}",
+                            {"covered_pairs": int(covered.sum()), "cycles": len(cycles)})
+
+    @staticmethod
+    def _unexplained(rgb: np.ndarray, faint: np.ndarray, pr: _Probes, covered: np.ndarray,
+                     cycle: tuple[int, ...]) -> str:
+        """Why ``cycle`` does not explain the red ink ("" if it does): red left over after erasing the cycle's
+        widened line and the city discs, on the strided grid."""
+        st = pr.stride
+        spill = max(1.5, _SPILL * pr.cs)
+        canvas = Image.new("L", pr.small, 0)
+        d = ImageDraw.Draw(canvas)
+        pts = [(x / st, y / st) for x, y in pr.centres[list(cycle)]]
+        d.line(pts + pts[:1], fill=255, width=max(1, int(round((pr.line_width + 2 * spill) / st))))
+        # The discs (wider than the line) also round off the joints, so the line needs no joint="curve".
+        rad = (max(1, int(0.3 * pr.cs)) + spill) / st
+        for x, y in pr.centres / st:
+            d.ellipse([x - rad, y - rad, x + rad, y + rad], fill=255)
+        unexplained = np.asarray(canvas).ravel() == 0
+        n = len(pr.centres)
+        codes = [min(a, b) * n + max(a, b) for a, b in zip(cycle, cycle[1:] + cycle[:1])]
+        extra = covered & ~np.isin(pr.pairs[:, 0] * n + pr.pairs[:, 1], codes)
+        if extra.any():
+            res_cov = _coverage(faint & unexplained[pr.idx_small], pr)
+            bad = np.flatnonzero(extra & (res_cov >= _RESIDUAL_EDGE))
+            if len(bad):
+                i, j = pr.pairs[bad[0]]
+                return f"an extra red segment between cities {int(i)} and {int(j)}"
+        area = int(np.count_nonzero(_strong(rgb, st) & unexplained)) * st * st
+        limit = _RESIDUAL_AREA * pr.cs * pr.line_width
+        if area > limit:
+            return f"about {area} red pixels away from the tour (at most {limit:.0f} tolerated)"
+        return ""
+
+    # ----------------------------------------------------------------- text side
+    def to_text(self, instance: TspInstance) -> str:
+        self._check_instance(instance)
+        g = instance.grid
+        lines = [
+            f"A {g}x{g} grid; positions are (column, row) with column 0..{g - 1} from left to right and "
+            f"row 0..{g - 1} from top to bottom.",
+            f"{instance.n} cities; city 0 (yellow) is the start, the others are blue:",
+        ]
+        lines += [f"city {k}: ({x},{y})" for k, (x, y) in enumerate(instance.cities)]
+        (x0, y0), (x1, y1) = instance.cities[0], instance.cities[1]
+        lines.append("Find the shortest closed tour (straight segments, Euclidean length) that visits every city "
+                     "once and returns to the start. Answer with the tour as points from the start back to the "
+                     f"start, e.g. ({x0},{y0}),({x1},{y1}),...,({x0},{y0}).")
+        return "\n".join(lines)
+
+    def answer_to_text(self, answer: TspAnswer, instance: TspInstance | None = None) -> str:
+        """The published path format ``"(x,y),...,(x,y)"`` closed at the start when ``instance`` is given;
+        otherwise the city indices closed at the first one, ``"0,5,3,...,0"``."""
+        if not isinstance(answer, TspAnswer):
+            raise TaskError(f"{self.id} expects a TspAnswer, got {type(answer).__name__}")
+        tour = list(answer.tour) + list(answer.tour[:1])
+        if instance is None:
+            return ",".join(str(v) for v in tour)
+        self._check_instance(instance)
+        bad = [v for v in tour if not 0 <= v < instance.n]
+        if bad:
+            raise TaskError(f"tour indices {bad} are out of range for {instance.n} cities")
+        return ",".join(f"({instance.cities[v][0]},{instance.cities[v][1]})" for v in tour)
+
+    _POINT = r"\(\s*(\d+)\s*,\s*(\d+)\s*\)"
+    _SEP = r"\s*(?:,|;|->|→|=>|-|–|—)?\s*"
+    _PATH_RE = re.compile(rf"{_POINT}(?:{_SEP}{_POINT})+")
+    _INDEX_RE = re.compile(r"(?<![\d.])\d+(?:\s*(?:,|;|->|→|=>|-|–|—|\s)\s*\d+)+(?!\d)")
+
+    def parse_text(self, text: str, instance: TspInstance | None = None) -> TspAnswer | ParseFailure:
+        """The last tour in ``text``: a coordinate path ``(x,y),(x,y),...`` (mapped to city indices through
+        ``instance``), else a list of >= 3 city indices separated by commas, arrows, dashes or spaces.
+        A closing repeat of the first city is dropped; validity (each city once) is verify's job."""
+        if not isinstance(text, str):
+            return ParseFailure(f"expected text, got {type(text).__name__}")
+        paths = list(self._PATH_RE.finditer(text))
+        if paths:
+            if instance is None:
+                return ParseFailure("a coordinate tour needs the instance to map points to cities")
+            self._check_instance(instance)
+            pts = [(int(a), int(b)) for a, b in re.findall(self._POINT, paths[-1].group(0))]
+            index = {c: k for k, c in enumerate(instance.cities)}
+            unknown = [p for p in pts if p not in index]
+            if unknown:
+                return ParseFailure(f"points {unknown[:5]} are not cities of this instance")
+            tour = [index[p] for p in pts]
+        else:
+            runs = [m.group(0) for m in self._INDEX_RE.finditer(text)]
+            runs = [r for r in runs if len(re.findall(r"\d+", r)) >= 3]
+            if not runs:
+                return ParseFailure("no tour found: expected (x,y),(x,y),... or a list of city indices")
+            tour = [int(v) for v in re.findall(r"\d+", runs[-1])]
+            if instance is not None:
+                self._check_instance(instance)
+                bad = [v for v in tour if v >= instance.n]
+                if bad:
+                    return ParseFailure(f"city indices {bad[:5]} are out of range 0..{instance.n - 1}")
+        if len(tour) >= 2 and tour[-1] == tour[0]:
+            tour = tour[:-1]
+        return TspAnswer(tuple(tour))
+
+    # ----------------------------------------------------------------- official folders
+    _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+    def _level_of(self, instance: TspInstance, where: str) -> str:
+        for name, cfg in self.levels.items():
+            if cfg.grid == instance.grid and cfg.n_cities == instance.n:
+                return name
+        raise TaskError(f"{where}: {instance.n} cities on a {instance.grid}-grid match no {self.id} level; "
+                        f"expected one of {[(c.grid, c.n_cities) for c in self.levels.values()]}")
+
+    def _read_txt(self, path: Path) -> TspInstance:
+        try:
+            rows = [line.split() for line in path.read_text().splitlines() if line.strip()]
+            nums = [[int(v) for v in row] for row in rows]
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise TaskError(f"{path}: not a TSP .txt file ({type(exc).__name__}: {exc})") from None
+        if not nums or len(nums[0]) != 2 or any(len(r) != 2 for r in nums):
+            raise TaskError(f"{path}: expected a '<grid> <N>' header and N lines 'x y'")
+        (grid, n), pts = nums[0], nums[1:]
+        if len(pts) != n:
+            raise TaskError(f"{path}: the header announces {n} cities but {len(pts)} lines follow")
+        try:
+            return TspInstance(grid=grid, cities=tuple((x, y) for x, y in pts))
+        except TaskError as exc:
+            raise TaskError(f"{path}: {exc}") from None
+
+    def _path_to_answer(self, text, instance: TspInstance, where: str) -> TspAnswer:
+        if not isinstance(text, str):
+            raise TaskError(f"{where}: expected a path string, got {text!r:.100}")
+        pts = [(int(a), int(b)) for a, b in re.findall(self._POINT, text)]
+        index = {c: k for k, c in enumerate(instance.cities)}
+        if len(pts) < 2 or any(p not in index for p in pts):
+            raise TaskError(f"{where}: path {text!r:.200} is not a tour over the item's cities")
+        tour = [index[p] for p in pts]
+        if tour[-1] == tour[0]:
+            tour = tour[:-1]
+        return TspAnswer(tuple(tour))
+
+    def read_official(self, folder: Path) -> list[OfficialItem]:
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise TaskError(f"TSP folder not found: {folder}")
+        txts = sorted(folder.glob("*.txt"))
+        if not txts:
+            raise TaskError(f"{folder} is not a TSP folder: no <id>.txt files (expected <id>.txt, <id>.png, "
+                            "<id>_solution.png and path.json)")
+        gt: dict = {}
+        gt_path = folder / "path.json"
+        if gt_path.exists():
+            try:
+                gt = json.loads(gt_path.read_text())
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise TaskError(f"{gt_path}: unreadable JSON ({exc})") from None
+            if not isinstance(gt, dict):
+                raise TaskError(f"{gt_path}: expected a JSON object id -> path, got {type(gt).__name__}")
+        items = []
+        for txt in txts:
+            item_id = txt.stem
+            inst = self._read_txt(txt)
+            problem = folder / f"{item_id}.png"
+            if not problem.is_file():
+                raise TaskError(f"{folder}: item {item_id} has no problem image {problem.name}")
+            solution = folder / f"{item_id}_solution.png"
+            answer = self._path_to_answer(gt[item_id], inst, f"{gt_path} [{item_id}]") if item_id in gt else None
+            items.append(OfficialItem(item_id=item_id, level=self._level_of(inst, str(txt)), instance=inst,
+                                      problem_image=problem, solution_image=solution if solution.is_file() else None,
+                                      answer=answer))
+        return sorted(items, key=lambda it: it.item_id)
+
+    def write_official(self, items: Sequence[tuple[str, TspInstance, TspAnswer]], folder: Path,
+                       size: int = 512) -> None:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        paths: dict[str, str] = {}
+        for item_id, inst, answer in items:
+            if not isinstance(item_id, str) or not self._ID_RE.match(item_id) or item_id.endswith("_solution"):
+                raise TaskError(f"item id {item_id!r} is not a usable file stem (letters, digits, '_', '.', '-'; "
+                                "not ending in '_solution')")
+            self._check_instance(inst)
+            if not isinstance(answer, TspAnswer):
+                raise TaskError(f"item {item_id}: expected a TspAnswer, got {type(answer).__name__}")
+            text = f"{inst.grid} {inst.n}\n" + "".join(f"{x} {y}\n" for x, y in inst.cities)
+            (folder / f"{item_id}.txt").write_text(text)
+            self.render(inst, size=size).save(folder / f"{item_id}.png")
+            self.render(inst, answer, size=size).save(folder / f"{item_id}_solution.png")
+            paths[item_id] = self.answer_to_text(answer, inst)
+        (folder / "path.json").write_text(json.dumps(dict(sorted(paths.items())), indent=4))
+
+
+register_task(TspTask())
