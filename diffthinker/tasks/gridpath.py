@@ -11,14 +11,15 @@ Conventions (the published ones, reference §4 and §8): cells are ``(row, col)`
    than a hard mask) keeps thin lines at small sizes readable after JPEG chroma subsampling has diluted them.
 2. *On-cells*: a cell is "on" when the mean redness of its central region (the cell minus ``margin`` of its side
    on each edge; 0.25 keeps the central 50% x 50%) exceeds ``on_threshold``. A line through the cell centre of
-   width cell/4 covers ~50% of that region, while red bleeding over from a neighbour (spill-over, a thicker or
+   width cell/4 covers ~50% of that region (a thin or offset line turning in a corner cell much less, hence the
+   low default threshold), while red bleeding over from a neighbour (spill-over, a thicker or
    slightly offset line, JPEG ringing) stays in the outer margin and does not count. The start and goal cells
    are on by definition and count as drawn once a join (step 3) leads into them: the line ends there, over the
    start/goal marker, and at small sizes JPEG chroma subsampling mixes that line end with the marker's colour.
 3. *Joins*: two 4-adjacent on-cells are joined when red crosses their shared boundary near its midpoint: both
    half-windows ``join_depth`` x cell deep on either side of the boundary and ``2 * join_halflen`` x cell long
    around the midpoint must have mean redness above ``join_threshold``. Requiring *both* sides means a line that
-   stops at a boundary (or a wall band between two parallel corridors) is not a join.
+   stops at a boundary (or runs parallel to it one wall away) is not a join.
 4. *One path*: the drawn graph (on-cells, joins) must show exactly one route: start and goal are on, a
    breadth-first search over the drawn graph connects them, and every on-cell lies on the route found. Extra red
    corridors, branches, loops and stray blobs are reported as ParseFailure: a drawing with more red than one path
@@ -40,8 +41,8 @@ from PIL import Image
 
 from .base import ParseFailure, TaskError
 
-__all__ = ["MOVES", "PathThresholds", "cells_to_moves", "drawn_graph", "moves_to_cells", "read_drawn_path",
-           "redness"]
+__all__ = ["MOVES", "PathThresholds", "cell_scores", "cells_to_moves", "drawn_graph", "moves_to_cells",
+           "read_drawn_path", "redness"]
 
 #: Move letter -> (d_row, d_col). Rows go down with D (published convention).
 MOVES: dict[str, tuple[int, int]] = {"U": (-1, 0), "D": (1, 0), "L": (0, -1), "R": (0, 1)}
@@ -81,16 +82,19 @@ def cells_to_moves(cells: Sequence[tuple[int, int]]) -> str:
 class PathThresholds:
     """Tunable constants of ``read_drawn_path`` (fractions are of a cell's side; see the module docstring)."""
 
-    # Measured on maze renders (n = 4..32, 8..128 px per cell) after perturb.model_like, a 2x down-rescale and a
-    # radius-1 blur + JPEG: drawn interior cells score >= 0.40 and off cells <= 0.01; drawn joins score >= 0.47
-    # and non-joins between two path cells <= 0.15 (at 8 px per cell, where windows are one or two pixels).
-    red_lo: float = 20.0          # R - max(G, B) at or below this is not red at all (noise, JPEG tints)
-    red_hi: float = 100.0         # ... at or above this is fully red (a 2 px line keeps ~120 after JPEG q75)
+    # Measured on maze renders (n = 8..32 at 8 px per cell, the hardest case, seeds 0-11) after perturb.model_like,
+    # a 2x down-rescale, and a radius-1 blur + JPEG: drawn interior cells score >= 0.34, off cells 0.00; drawn
+    # joins >= 0.26, non-joins between two drawn cells <= 0.02. red_lo = 45 matters there: JPEG q75 chroma
+    # ringing around 2 px lines leaves R - max(G, B) up to ~45 between two parallel lines one wall apart, while
+    # a line's core keeps >= ~100 (pure red drawn at 512 px keeps ~240).
+    red_lo: float = 45.0          # R - max(G, B) at or below this is not red at all (noise, JPEG tints)
+    red_hi: float = 110.0         # ... at or above this is fully red
     margin: float = 0.25          # trimmed from each side of a cell before measuring "on"
-    on_threshold: float = 0.15    # mean redness of the central region for an on-cell
+    on_threshold: float = 0.08    # mean redness of the central region for an on-cell (low: thin or offset lines
+                                  # through a corner cover ~0.12 after JPEG; unmarked cells stay at 0.00)
     join_depth: float = 0.15      # depth of each half-window on either side of a shared boundary
     join_halflen: float = 0.25    # half length of the join window along the boundary, around its midpoint
-    join_threshold: float = 0.2   # mean redness each half-window must exceed for a join
+    join_threshold: float = 0.12  # mean redness each half-window must exceed for a join
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -154,25 +158,28 @@ def _edges(lo: np.ndarray, hi: np.ndarray, limit: int) -> tuple[np.ndarray, np.n
     return a, np.maximum(b, a + 1)
 
 
-def _box_means(rowsum: np.ndarray, y0, y1, x0, x1) -> np.ndarray:
-    """Means over the boxes [y0[i], y1[i]) x [x0[j], x1[j]) for all i, j, from a row-cumulative sum (H+1, W).
+def _box_sums(rowsum: np.ndarray, y0, y1, x0, x1) -> tuple[np.ndarray, np.ndarray]:
+    """Sums and areas of the boxes [y0[i], y1[i]) x [x0[j], x1[j]) for all i, j, from a row-cumulative sum.
 
     One full-size cumulative sum (over rows) serves every box; the column sums run on the k x W band sums only.
     """
     bands = rowsum[y1] - rowsum[y0]
     cols = np.zeros((bands.shape[0], bands.shape[1] + 1), dtype=np.int64)
     np.cumsum(bands, axis=1, out=cols[:, 1:])
-    total = cols[:, x1] - cols[:, x0]
-    return total / ((y1 - y0)[:, None] * (x1 - x0)[None, :])
+    return cols[:, x1] - cols[:, x0], (y1 - y0)[:, None] * (x1 - x0)[None, :]
 
 
-def drawn_graph(rgb, rows: int, cols: int, endpoints: Sequence[tuple[int, int]] = (),
-                **thresholds) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The drawn graph of a rows x cols grid laid over the whole image.
+def _box_means(rowsum: np.ndarray, y0, y1, x0, x1) -> np.ndarray:
+    total, area = _box_sums(rowsum, y0, y1, x0, x1)
+    return total / area
 
-    Returns ``(on, join_h, join_v)``: ``on[r, c]`` (rows x cols bool); ``join_h[r, c]`` joins (r, c)-(r, c+1)
-    (rows x cols-1); ``join_v[r, c]`` joins (r, c)-(r+1, c) (rows-1 x cols). Joins are only set between on-cells.
-    Cells in ``endpoints`` count as on whatever their centre shows (see ``read_drawn_path``).
+
+def cell_scores(rgb, rows: int, cols: int, **thresholds) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The raw measurements behind ``drawn_graph``, as redness fractions in [0, 1] (negative joins possible).
+
+    Returns ``(centre, join_h, join_v)``: the mean redness of each cell's central region (rows x cols), and the
+    join score of each horizontal (rows x cols-1) and vertical (rows-1 x cols) boundary: the smaller of the mean
+    redness of its two half-windows.
     """
     t = _thresholds(thresholds)
     arr = _as_rgb_array(rgb)
@@ -181,10 +188,10 @@ def drawn_graph(rgb, rows: int, cols: int, endpoints: Sequence[tuple[int, int]] 
     h, w = arr.shape[:2]
     if h < rows or w < cols:
         raise TaskError(f"a {w}x{h} image cannot hold a {rows}x{cols} grid (need at least one pixel per cell)")
-    # Sample every `step`-th pixel when cells are large: >= 8 x 8 samples per cell (what a native 8 px/cell render
-    # offers; a cell/4 line still spans >= 2 samples) read as reliably as all pixels at a fraction of the cost
-    # (n=8 at 512 px reads 1/64 of the pixels, n=32 at 512 px 1/4).
-    step = max(1, int(min(h / rows, w / cols) // 8))
+    # Sample every `step`-th pixel when cells are large: >= 12 x 12 samples per cell (a cell/4 line still spans
+    # >= 3 samples; with 8 the window edges quantise too coarsely for offset lines) read as reliably as all
+    # pixels at a fraction of the cost (n=8 at 512 px reads 1/25 of the pixels, n=16 1/4, n=32 all).
+    step = max(1, int(min(h / rows, w / cols) // 12))
     if step > 1:
         arr = arr[::step, ::step]
     units = _red_units(arr, t.red_lo, t.red_hi)
@@ -198,35 +205,46 @@ def drawn_graph(rgb, rows: int, cols: int, endpoints: Sequence[tuple[int, int]] 
 
     y0, y1 = _edges((r_idx + t.margin) * ch, (r_idx + 1 - t.margin) * ch, hs)
     x0, x1 = _edges((c_idx + t.margin) * cw, (c_idx + 1 - t.margin) * cw, ws)
-    on = _box_means(rowsum, y0, y1, x0, x1) > t.on_threshold * scale
-    for cell in endpoints:
-        on[cell] = True
+    centre = _box_means(rowsum, y0, y1, x0, x1) / scale
 
     # Join windows never shrink below one sample deep / one sample either side of the midpoint (small renders).
     dep_x, dep_y = max(t.join_depth * cw, 1.0), max(t.join_depth * ch, 1.0)
     len_x, len_y = max(t.join_halflen * cw, 1.0), max(t.join_halflen * ch, 1.0)
-    thr = t.join_threshold * scale
-
-    join_h = np.zeros((rows, max(cols - 1, 0)), dtype=bool)
+    # A join needs red on BOTH sides of the boundary (a line stopping at the boundary is not a join).
+    join_h = np.zeros((rows, max(cols - 1, 0)))
     if cols > 1:
         bx = np.arange(1, cols, dtype=np.float64) * cw
         my = (r_idx + 0.5) * ch
         ya, yb = _edges(my - len_y, my + len_y, hs)
-        la, lb = _edges(bx - dep_x, bx, ws)
-        ra, rb = _edges(bx, bx + dep_x, ws)
-        left = _box_means(rowsum, ya, yb, la, lb)
-        right = _box_means(rowsum, ya, yb, ra, rb)
-        join_h = (np.minimum(left, right) > thr) & on[:, :-1] & on[:, 1:]
-    join_v = np.zeros((max(rows - 1, 0), cols), dtype=bool)
+        left = _box_means(rowsum, ya, yb, *_edges(bx - dep_x, bx, ws))
+        right = _box_means(rowsum, ya, yb, *_edges(bx, bx + dep_x, ws))
+        join_h = np.minimum(left, right) / scale
+    join_v = np.zeros((max(rows - 1, 0), cols))
     if rows > 1:
         by = np.arange(1, rows, dtype=np.float64) * ch
         mx = (c_idx + 0.5) * cw
         xa, xb = _edges(mx - len_x, mx + len_x, ws)
-        ua, ub = _edges(by - dep_y, by, hs)
-        da, db = _edges(by, by + dep_y, hs)
-        up = _box_means(rowsum, ua, ub, xa, xb)
-        down = _box_means(rowsum, da, db, xa, xb)
-        join_v = (np.minimum(up, down) > thr) & on[:-1, :] & on[1:, :]
+        up = _box_means(rowsum, *_edges(by - dep_y, by, hs), xa, xb)
+        down = _box_means(rowsum, *_edges(by, by + dep_y, hs), xa, xb)
+        join_v = np.minimum(up, down) / scale
+    return centre, join_h, join_v
+
+
+def drawn_graph(rgb, rows: int, cols: int, endpoints: Sequence[tuple[int, int]] = (),
+                **thresholds) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The drawn graph of a rows x cols grid laid over the whole image.
+
+    Returns ``(on, join_h, join_v)``: ``on[r, c]`` (rows x cols bool); ``join_h[r, c]`` joins (r, c)-(r, c+1)
+    (rows x cols-1); ``join_v[r, c]`` joins (r, c)-(r+1, c) (rows-1 x cols). Joins are only set between on-cells.
+    Cells in ``endpoints`` count as on whatever their centre shows (see ``read_drawn_path``).
+    """
+    t = _thresholds(thresholds)
+    centre, score_h, score_v = cell_scores(rgb, rows, cols, **thresholds)
+    on = centre > t.on_threshold
+    for cell in endpoints:
+        on[cell] = True
+    join_h = (score_h > t.join_threshold) & on[:, :-1] & on[:, 1:]
+    join_v = (score_v > t.join_threshold) & on[:-1, :] & on[1:, :]
     return on, join_h, join_v
 
 

@@ -37,16 +37,20 @@ VisPuzzle images (``vispuzzle:`` sources) are rendered through the published pre
 
 Parsing (pixels + instance only; no OCR model). The output is mapped proportionally onto the instance's layout
 (any size or aspect: the published eval squashes 516 px to 512 NEAREST, training to 512 bilinear), and each block's
-inner region (5 % inset, away from the gaps) is reduced to an 8x8 mean-colour thumbnail. Every output block is
+inner region (5 % inset, away from the gaps) is reduced to an 8x8 mean-colour thumbnail (6x6, 4x4 or 3x3 for blocks
+under 24 px, where blur and JPEG chroma subsampling dominate finer cells). Every output block is
 compared with every block of the problem image (``render(instance)`` at 512, cached) by a robust distance (mean
 absolute difference over the best 80 % of thumbnail cells) and the exact minimum-cost assignment is found
 (Hungarian algorithm). A block is matched when its assigned distance is small and clearly below its second-best
 alternative. Blocks that are not matched confidently (near-duplicate pieces, heavy damage) fall back to reading
 their label: the label box region is compared by normalised correlation with the problem image's own label boxes
-(glyph templates in the exact rendering of the instance). A block that is neither matched nor legibly labelled makes
+(glyph templates in the exact rendering of the instance); labels are legible from about 256 px outputs up (at 128
+px a 2x2 label box is 8 px). A block that is neither matched nor legibly labelled makes
 the parse a ParseFailure, so junk and blank images never yield an answer. The answer is the sequence of matched
 labels; duplicates are kept (verify then reports it invalid). Deliberate difference: the published parser OCRs the
 label in the top-left 25 % of each 512/cols cell with Qwen3-VL-8B; we identify pieces by their content first.
+The problem image's references are cached per instance (any 512 render fills the cache), so parsing many samples
+of one puzzle renders its problem once; a cold parse of a procedural instance costs one 512 render (~0.1 s).
 
 Scoring. ``valid``: the answer is a permutation of ``1..n``; ``correct``: it equals the GT sequence exactly (as
 published); ``score``: the fraction of positions holding the right label (1.0 iff correct).
@@ -78,8 +82,7 @@ from PIL import Image, ImageDraw
 
 from . import draw
 from .base import Answer, Instance, OfficialItem, ParseFailure, Task, TaskError, Verdict, register_task
-from .sources import (add_source_root, file_spec, load_file_image, parse_spec, procedural_picture, procedural_spec,
-                      source_picture)
+from .sources import add_source_root, file_spec, load_file_image, parse_spec, procedural_spec, source_picture
 
 __all__ = ["LEVELS", "JigsawAnswer", "JigsawInstance", "JigsawLevel", "JigsawTask", "Layout", "add_source_root",
            "gt_from_permutation", "layout_for", "parse_vispuzzle_sentence", "permutation_from_gt",
@@ -303,9 +306,11 @@ def vispuzzle_sentences(rows: int, cols: int, labels: Sequence[int]) -> list[str
     if len(d) != rows * cols:
         raise TaskError(f"a {rows}x{cols} VisPuzzle answer needs {rows * cols} labels, got {list(labels)!r}")
     if (rows, cols) == (1, 2):
-        return [f"Part {d[1]} should be to the right of Part {d[0]}", f"Part {d[0]} should be to the left of Part {d[1]}"]
+        return [f"Part {d[1]} should be to the right of Part {d[0]}",
+                f"Part {d[0]} should be to the left of Part {d[1]}"]
     if (rows, cols) == (2, 1):
-        return [f"Part {d[0]} should be to the top of Part {d[1]}", f"Part {d[1]} should be to the bottom of Part {d[0]}"]
+        return [f"Part {d[0]} should be to the top of Part {d[1]}",
+                f"Part {d[1]} should be to the bottom of Part {d[0]}"]
     if (rows, cols) == (1, 3):
         return [f"The left part should be Part {d[0]}; the middle part should be Part {d[1]}; "
                 f"and the right part should be Part {d[2]}."]
@@ -534,11 +539,11 @@ class JigsawTask(Task):
     instance_type = JigsawInstance
     answer_type = JigsawAnswer
     supported_sizes = (64, 128, 256, 512, 1024)
-    official_patterns = (r"/Jigsaw/(\d+)x(\d+)_test/?$", r"/Jigsaw/VisPuzzle_test/?$")
+    official_patterns = (r"/Jigsaw/(\d+)x(\d+)_test/?$", r"/Jigsaw/VisPuzzle(_test)?/?$")
 
     def __init__(self) -> None:
         self._blocks = _LRU(8)        # (instance, size) -> labelled problem blocks
-        self._refs = _LRU(4096)       # instance -> (thumbnails, label vectors) of the problem image at 512
+        self._refs = _LRU(1024)       # instance -> (thumbnails per side, label vectors) of the 512 problem image
 
     # ----------------------------------------------------------------- generation
     def supported_sizes_for(self, level: str) -> tuple[int, ...]:
@@ -642,7 +647,7 @@ class JigsawTask(Task):
         self.check_style(style)
         self._check_instance(instance)
         _check_int("render size", size, 16, 4096)
-        if size < 2 * max(instance.rows, instance.cols) * 4:
+        if size // max(instance.rows, instance.cols) < 8:
             raise TaskError(f"render size {size} is too small for a {instance.rows}x{instance.cols} jigsaw "
                             f"(blocks under 8 px)")
         n = instance.n
@@ -705,7 +710,8 @@ class JigsawTask(Task):
                 top, second = corr[k, order[0]], (corr[k, order[1]] if n > 1 else -1.0)
                 if top < LABEL_MIN_CORR or top - second < LABEL_MARGIN:
                     return ParseFailure(
-                        f"the block at position {o + 1} matches no piece confidently (distance {dist[o, assign[o]]:.1f})"
+                        f"the block at position {o + 1} matches no piece confidently "
+                        f"(distance {dist[o, assign[o]]:.1f})"
                         f" and its label is unreadable (best correlation {top:.2f})",
                         {"position": o + 1, "distance": float(dist[o, assign[o]]), "label_corr": float(top)})
                 pieces[o] = int(order[0])
@@ -764,8 +770,9 @@ class JigsawTask(Task):
 
     # ----------------------------------------------------------------- official folders
     def read_official(self, folder: Path) -> list[OfficialItem]:
-        """Read ``Jigsaw/<R>x<C>_test`` (or a folder written by ``write_official``) or ``Jigsaw/VisPuzzle_test``
-        (its ``data.jsonl`` is looked up in the folder itself, then in the sibling ``VisPuzzle`` folder)."""
+        """Read ``Jigsaw/<R>x<C>_test`` (or a folder written by ``write_official``), ``Jigsaw/VisPuzzle_test``
+        (its ``data.jsonl`` is looked up in the folder itself, then in the sibling ``VisPuzzle`` folder), or the
+        ``Jigsaw/VisPuzzle`` folder that the published ``arrange.py`` writes (``data.jsonl`` + ``images/``)."""
         folder = Path(folder)
         if not folder.is_dir():
             raise TaskError(f"jigsaw official folder {str(folder)!r} is not an existing directory")
@@ -773,6 +780,8 @@ class JigsawTask(Task):
             return self._read_synthetic(folder)
         if any(folder.glob("*_problem.jpg")):
             return self._read_vispuzzle(folder)
+        if (folder / "data.jsonl").is_file() and any((folder / "images").glob("*_problem.jpg")):
+            return self._read_vispuzzle(folder / "images", folder / "data.jsonl")
         raise TaskError(f"{folder} is not a jigsaw folder: expected <R>x<C>_<id>.png files with solutions.json, "
                         f"or VisPuzzle <pid>_problem.jpg files")
 
@@ -826,8 +835,8 @@ class JigsawTask(Task):
             raise TaskError(f"{sol_path} lists items without a problem image: {sorted(extra)[:5]}")
         return items
 
-    def _read_vispuzzle(self, folder: Path) -> list[OfficialItem]:
-        candidates = [folder / "data.jsonl", folder.parent / "VisPuzzle" / "data.jsonl"]
+    def _read_vispuzzle(self, folder: Path, jsonl: Path | None = None) -> list[OfficialItem]:
+        candidates = [jsonl] if jsonl else [folder / "data.jsonl", folder.parent / "VisPuzzle" / "data.jsonl"]
         jsonl = next((p for p in candidates if p.is_file()), None)
         if jsonl is None:
             raise TaskError(f"VisPuzzle ground truth not found: expected {candidates[0]} or {candidates[1]}")

@@ -211,11 +211,16 @@ class MazeTask(Task):
         return tuple(s for s in ALL_SIZES if s >= cfg.min_size)
 
     # ------------------------------------------------------------------ generation and solving
+    def min_len_for(self, level: str, seed: int) -> int:
+        """The min-path-length bin (in nodes) item (level, seed) was generated for: the rng's first draw."""
+        cfg = self.level_config(level)
+        return cfg.min_lens[self.rng(level, seed).randrange(len(cfg.min_lens))]
+
     def generate(self, level: str, seed: int) -> MazeInstance:
         cfg = self.level_config(level)
         rng = self.rng(level, seed)
         n = cfg.n
-        min_len = cfg.min_lens[rng.randrange(len(cfg.min_lens))]
+        min_len = cfg.min_lens[rng.randrange(len(cfg.min_lens))]  # first draw: see min_len_for
         cells = [(r, c) for r in range(n) for c in range(n)]
         for _ in range(MAX_TRIES):
             walls = _carve(n, rng)

@@ -93,7 +93,8 @@ def parse_spec(spec: str) -> SourceSpec:
     """Parse and validate a source spec string (see the module docstring); TaskError naming what is wrong."""
     if not isinstance(spec, str) or ":" not in spec:
         raise TaskError(f"source spec {spec!r} is not of the form '<kind>:<body>'; expected one of "
-                        f"'procedural:<seed>', 'procedural:<kind>:<seed>', or '<{'|'.join(FILE_KINDS)}>:<path>|sha256=<hex>'")
+                        f"'procedural:<seed>', 'procedural:<kind>:<seed>', or "
+                        f"'<{'|'.join(FILE_KINDS)}>:<path>|sha256=<hex>'")
     kind, body = spec.split(":", 1)
     if kind == "procedural":
         parts = body.split(":")
@@ -214,7 +215,7 @@ def folder_specs(folder: str | os.PathLike, max_aspect: float | None = 1.35) -> 
     return specs
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=8)   # VisPuzzle photos reach 2220x1670: keep few decoded
 def _load_verified(path: str, sha256: str, mtime_ns: int, size: int) -> Image.Image:
     # Keyed on mtime and size too, so an edited file is re-hashed (and rejected) rather than served from cache.
     actual = _sha256_file(Path(path))
@@ -365,23 +366,30 @@ def _landscape(cv: _Canvas, rng: np.random.Generator) -> np.ndarray:
     # clouds: thresholded fbm, only in the sky
     clouds = np.clip((cv.fbm(4, 4) - 0.55) * 4, 0, 1) * np.clip((horizon_v - v) / horizon_v * 2, 0, 1)
     _mix(img, np.array([1, 1, 1], np.float32) * rng.uniform(0.85, 1.0), clouds * 0.8)
-    # mountain ranges, far to near: darker, more saturated, textured
+    # mountain ranges, far to near: darker, more saturated, one shared rock texture; only the rows a range can
+    # cover are touched (full-frame float passes dominate the cost at 512 px)
     base_hue = rng.uniform(0.2, 0.8)
     layers = int(rng.integers(2, 4))
+    rock = (cv.fbm(8, 3) - 0.5) * 0.25
     for k in range(layers):
-        ridge = horizon_v - rng.uniform(0.12, 0.3) * (1 - k / layers) + (cv.noise1d(int(rng.integers(4, 9))) - 0.5) * 0.25
+        ridge = (horizon_v - rng.uniform(0.12, 0.3) * (1 - k / layers)
+                 + (cv.noise1d(int(rng.integers(4, 9))) - 0.5) * 0.25)
         ridge = ridge + (cv.noise1d(24) - 0.5) * 0.03      # small crags
-        cov = cv.aa(ridge - v)
+        y0 = min(cv.h - 1, max(0, int(ridge.min() * cv.h) - 2))
+        vv, part = v[y0:], img[y0:]
+        cov = cv.aa(ridge - vv)
         col = _hsv(base_hue + k * 0.05, 0.3 + 0.2 * k, 0.75 - 0.2 * k)
-        tex = (cv.fbm(8, 3) - 0.5)[..., None] * 0.25
-        shade = (1.0 - 0.5 * np.clip(v - ridge, 0, 1))[..., None]
-        img += ((col * shade + tex) - img) * cov[..., None]
-    # ground with a lake or meadow texture, and a few trees
+        shade = (1.0 - 0.5 * np.clip(vv - ridge, 0, 1))[..., None]
+        part += ((col * shade + rock[y0:, :, None]) - part) * cov[..., None]
+    # ground with a meadow texture darkening towards the viewer, and a few trees
     ground_v = rng.uniform(0.7, 0.85)
-    gcov = cv.aa(ground_v + (cv.noise1d(6) - 0.5) * 0.05 - v)
+    gline = ground_v + (cv.noise1d(6) - 0.5) * 0.05
+    y0 = min(cv.h - 1, max(0, int(gline.min() * cv.h) - 2))
+    vv, part = v[y0:], img[y0:]
+    gcov = cv.aa(gline - vv)
     gcol = _hsv(rng.uniform(0.18, 0.35), rng.uniform(0.4, 0.8), rng.uniform(0.35, 0.7))
-    gtex = (cv.fbm(16, 3) - 0.5)[..., None] * 0.3 + (v - ground_v)[..., None] * 0.4
-    img += ((gcol + gtex) - img) * gcov[..., None]
+    gtex = (cv.fbm(16, 3)[y0:] - 0.5)[..., None] * 0.3 + (vv - ground_v)[..., None] * 0.4
+    part += ((gcol + gtex) - part) * gcov[..., None]
     trunk = _hsv(0.08, 0.6, 0.3)
     leaf = _hsv(rng.uniform(0.22, 0.4), 0.7, 0.35)
     for _ in range(int(rng.integers(3, 8))):
@@ -482,7 +490,7 @@ _KIND_FUNCS = {"landscape": _landscape, "shapes": _shapes_kind, "marble": _marbl
                "waves": _waves}
 
 
-@lru_cache(maxsize=48)
+@lru_cache(maxsize=16)
 def procedural_picture(seed: int, width: int, height: int, kind: str | None = None) -> Image.Image:
     """The procedural picture of ``seed`` at width x height (RGB; a cached object: copy before drawing on it).
 

@@ -20,13 +20,17 @@ drawn at those float coordinates). At 512 px this reproduces the official PNGs p
 same geometry is drawn natively; line widths scale with the image (thin ``max(1, round(size/512))``, thick at least
 one pixel wider than thin). Given and filled digits look identical, as published.
 
-Parsing (pixels + instance only, no OCR model): the image is resized so each cell is ``G x G`` px; from it we
-subtract the grid-only rendering at the input's size (so grid lines cancel), and each cell's central window is
-compared by normalised cross-correlation, over small shifts, with every digit's glyph rendered by the same renderer
-at the input's size (templates cached per size). A cell whose ink mass is far below any glyph's is empty (0); a cell
-whose best match is weak, or whose ink mass does not fit the matched glyph (two glyphs painted over each other), is
-*unreadable* and also reads 0, so the answer is incomplete and never verifies. If more than half of the cells are
-unreadable the image is not a sudoku drawing and parse returns ParseFailure.
+Parsing (pixels + instance only, no OCR model). The image (any size; above 1024 px it is first resized to 1024)
+is registered: the grid lines give the column and row ink profiles, whose best lag against the empty grid's undoes
+a global translation. It is then resampled so each cell is ``G x G`` px, the grid-only rendering is subtracted so
+the lines cancel, and each cell's central window is compared by normalised cross-correlation, at shifts of up to
+1/24 of a cell in half-px steps, with every digit's glyph as the renderer draws it in that cell at the
+input's size (natively, and the 512 px drawing rescaled: both template sets are cached per size). A cell whose ink
+is far below any glyph's is empty (0). A cell whose best match is weak, or which holds ink the matched glyph does
+not explain (a second glyph painted over it, a scribble), is *unreadable* and also reads 0, so the answer is
+incomplete and never verifies. More than half the cells unreadable, or a page that is not white: ParseFailure.
+Measured robustness to ``perturb.model_like`` (blur, noise sigma 8, JPEG 75) and rescaling: 4x4 grids from 64 px,
+9x9 grids from about 96 px (9x9 glyphs are 4 px tall at 64 px: clean renders read there, noisy ones do not).
 
 Scoring. ``valid``: the grid is complete, every row, column and box is a permutation of 1..n, and every given is
 kept. ``correct``: valid and equal to the unique solution (``solve``); for a generated or official puzzle, whose
@@ -42,7 +46,8 @@ Text (MLLM track): ``to_text`` writes the puzzle as ``n`` lines of ``n`` charact
 ignoring every other character (with no instance, 9x9 is assumed when the text has at least 81 digits, else 4x4).
 
 Official format (``Sudoku/<clues>_test``): ``<id>.txt`` (``n*n`` digits, row-major, 0 = blank), ``<id>.png``,
-``<id>_solution.png``, ``solutions.json`` ``{"45_001": "<81 digits>"}``; ids ``<clues>_<i:03d>``.
+``<id>_solution.png``, ``solutions.json`` ``{"45_001": "<81 digits>"}``; ids ``<clues>_<i:03d>``. The small
+levels use the same layout in ``<level>_test`` folders (e.g. ``4x4-6_test``, 16-digit ``.txt`` files).
 """
 
 from __future__ import annotations
@@ -317,8 +322,10 @@ def _draw_grid(size: int, n: int, box_rows: int, box_cols: int, digits: Sequence
     """The published renderer (Sudoku/gen_image.py), generalised to any n and image size.
 
     Horizontal lines separate box rows every ``box_rows`` cells, vertical lines box columns every ``box_cols``.
-    Text is drawn at float coordinates, as published: Pillow renders the fractional part as a sub-pixel offset,
-    which is what makes the official PNGs match to the pixel.
+    Each digit goes at x = j*cs + (cs - tw)/2, y = i*cs + (cs - th)/2 (tw, th from ``textbbox`` at (0, 0)), drawn
+    at those float coordinates as published: Pillow renders the fractional part as a sub-pixel offset, which is
+    what makes the official PNGs match to the pixel. Glyphs are stamped from a cache (see ``_glyph_stamp``) with
+    Pillow's own blend, so the result equals ``ImageDraw.text`` pixel for pixel at a fraction of its cost.
     """
     img = Image.new("RGB", (size, size), draw.WHITE)
     canvas = ImageDraw.Draw(img)
@@ -327,36 +334,96 @@ def _draw_grid(size: int, n: int, box_rows: int, box_cols: int, digits: Sequence
     for i in range(n + 1):
         canvas.line([(0, i * cs), (size, i * cs)], fill=draw.BLACK, width=thick if i % box_rows == 0 else thin)
         canvas.line([(i * cs, 0), (i * cs, size)], fill=draw.BLACK, width=thick if i % box_cols == 0 else thin)
-    fnt = draw.font("Lato-Medium", max(1, int(0.7 * cs)))
-    boxes = {}
+    if not any(digits):
+        return img
+    px = max(1, int(0.7 * cs))
+    arr = np.array(img)
     for k, v in enumerate(digits):
         if not v:
             continue
-        text = str(v)
-        if text not in boxes:
-            boxes[text] = canvas.textbbox((0, 0), text, font=fnt)
-        x0, y0, x1, y1 = boxes[text]
+        tw, th = _text_size(px, str(v))
         i, j = divmod(k, n)
-        canvas.text((j * cs + (cs - (x1 - x0)) / 2, i * cs + (cs - (y1 - y0)) / 2), text, fill=draw.BLACK, font=fnt)
-    return img
+        x, y = j * cs + (cs - tw) / 2, i * cs + (cs - th) / 2
+        ix, iy = int(x), int(y)
+        stamp, ox, oy = _glyph_stamp(px, str(v), x - ix, y - iy)
+        x0, y0 = ix + ox, iy + oy
+        # Clip to the image, as Pillow's draw_bitmap does.
+        cx0, cy0 = max(x0, 0), max(y0, 0)
+        cx1, cy1 = min(x0 + stamp.shape[1], size), min(y0 + stamp.shape[0], size)
+        if cx0 >= cx1 or cy0 >= cy1:
+            continue
+        m = stamp[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0, None]
+        region = arr[cy0:cy1, cx0:cx1].astype(np.int32)
+        # Pillow's BLEND(mask, out, ink) with a black ink: DIV255(out * (255 - mask)), DIV255(a) = ((a+128)>>8 +
+        # (a+128)) >> 8.
+        t = region * (255 - m) + 128
+        arr[cy0:cy1, cx0:cx1] = ((t >> 8) + t) >> 8
+    return Image.fromarray(arr)
+
+
+@lru_cache(maxsize=1024)
+def _text_size(px: int, text: str) -> tuple[int, int]:
+    x0, y0, x1, y1 = ImageDraw.Draw(Image.new("L", (1, 1))).textbbox((0, 0), text, font=draw.font("Lato-Medium", px))
+    return x1 - x0, y1 - y0
+
+
+@lru_cache(maxsize=1 << 16)
+def _glyph_stamp(px: int, text: str, fx: float, fy: float) -> tuple[np.ndarray, int, int]:
+    """The coverage mask (uint8) Pillow draws for ``text`` at a position with fractional parts (fx, fy), and its
+    offset from the position's integer part. Rasterised once through ``ImageDraw.text`` itself (drawing 255 on 0
+    leaves exactly the mask: DIV255(255 * m) == m), at an integer margin so the fractional parts stay exact."""
+    margin = 4
+    side = 2 * px + 2 * margin + 4
+    canvas = Image.new("L", (side, side), 0)
+    ImageDraw.Draw(canvas).text((margin + fx, margin + fy), text, fill=255, font=draw.font("Lato-Medium", px))
+    mask = np.asarray(canvas)
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return np.zeros((0, 0), np.uint8), 0, 0
+    stamp = np.ascontiguousarray(mask[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1])
+    return stamp, int(cols[0]) - margin, int(rows[0]) - margin
 
 
 # --------------------------------------------------------------------------------------------------- parsing
-#: Each cell is resampled to G x G px before matching; the central window (margin _MARGIN) is compared, at
-#: shifts of up to _SHIFT px (about 2.4 px of a 512 px 9x9 image) in each direction.
+#: Each cell is resampled to G x G px before matching; the central window (margin _MARGIN) is compared at shifts
+#: of up to _SHIFT px of that grid in half-px steps (+-2.4 px of a 512 px 9x9 image, +-5.3 px of a 4x4 one).
 _G = 24
 _MARGIN = 3
 _SHIFT = 1
+_HALF_STEPS = tuple(range(-2 * _SHIFT, 2 * _SHIFT + 1))
+_ZERO = len(_HALF_STEPS) ** 2 // 2  # index of the unshifted window in _windows
 _MIN_NCC = 0.70           # below this the best glyph match is no match (unreadable cell)
 _EMPTY_MASS = 0.30        # ink below this fraction of the lightest glyph's ink: an empty cell
-_GAIN_RANGE = (0.4, 1.6)  # fitted contrast of the matched glyph (blur and small sizes lower it to ~0.6)
+_GAIN_RANGE = (0.4, 1.6)  # fitted contrast of the matched glyph (blur at small sizes lowers it to ~0.6)
 _RESID_INK = 0.10         # ink above the fitted glyph by more than this is unexplained ...
-_MAX_UNEXPLAINED = 0.05   # ... and more than this much of it (relative to the glyph's ink) rejects the cell.
-# Measured on model_like perturbations: correct cells leave <= 0.02 unexplained (9x9 at >= 128 px, 4x4 at >= 64),
-# a second glyph painted over the first leaves >= 0.08 (9x9 at >= 192 px, 4x4 at >= 64 px).
+_MAX_UNEXPLAINED = 0.08   # ... and more than this much of it (relative to the glyph's ink) rejects the cell.
+# Measured under perturb.model_like (blur 0.6, noise 8, JPEG 75): a correct glyph leaves <= 0.04 unexplained
+# (also moved by up to 2 px at 512), a glyph painted over another leaves >= 0.12 at 512 and 1024 px; at small sizes
+# (9x9 below ~256 px) the two overlap and an overlaid cell may read as one of its two digits.
 #: Background samples: 2x2 px patches near the four corners of each cell, inside the grid lines, outside glyphs.
 _CORNERS = tuple(np.array(v) for v in zip(*[(y + a, x + b) for y in (4, _G - 6) for x in (4, _G - 6)
                                             for a in (0, 1) for b in (0, 1)]))
+
+
+def _register(gray: Image.Image, tpl: "_Templates") -> Image.Image:
+    """Undo a global translation of the drawing: the grid lines run the full image, so the column and row ink
+    profiles peak at the lines; the lag that best aligns them with the empty grid's profiles (up to a sixth of a
+    cell) is the image's offset, and the image is moved back by it (the uncovered border filled white)."""
+    arr = np.asarray(gray, dtype=np.float32)
+    lags = []
+    for axis, ref in ((0, tpl.profile_x), (1, tpl.profile_y)):
+        prof = 255.0 - arr.mean(axis=axis)
+        prof -= prof.mean()
+        reach = len(tpl.lag_range) // 2
+        pad = np.pad(prof, reach)
+        scores = [float(np.dot(pad[reach + lag:reach + lag + len(prof)], ref)) for lag in tpl.lag_range]
+        lags.append(tpl.lag_range[int(np.argmax(scores))])
+    dx, dy = lags
+    if dx == 0 and dy == 0:
+        return gray
+    out = Image.new("L", gray.size, 255)
+    out.paste(gray, (-dx, -dy))
+    return out
 
 
 def _ink(img: Image.Image, n: int) -> np.ndarray:
@@ -374,25 +441,31 @@ def _cells(a: np.ndarray, n: int) -> np.ndarray:
 
 
 def _windows(cells: np.ndarray) -> np.ndarray:
-    """(N, G, G) -> (shifts, N, P): the central window at every shift, flattened."""
-    lo, hi = _MARGIN, _G - _MARGIN
-    out = [cells[:, lo + dy:hi + dy, lo + dx:hi + dx] for dy in range(-_SHIFT, _SHIFT + 1)
-           for dx in range(-_SHIFT, _SHIFT + 1)]
-    return np.stack(out).reshape(len(out), cells.shape[0], -1)
-
-
-def _normalise(x: np.ndarray) -> np.ndarray:
-    x = x - x.mean(axis=-1, keepdims=True)
-    norm = np.sqrt((x * x).sum(axis=-1, keepdims=True))
-    return x / np.maximum(norm, 1e-6)
+    """(N, G, G) -> (N, shifts, P): the central window at every shift of up to _SHIFT px in half-px steps
+    (half steps interpolated linearly), flattened. Shift index _ZERO is the unshifted window."""
+    # Upsample x2 by linear interpolation: even indices are the cell's pixels, odd ones neighbour means.
+    n_cells = cells.shape[0]
+    up = np.empty((n_cells, 2 * _G - 1, _G), dtype=cells.dtype)
+    up[:, 0::2] = cells
+    up[:, 1::2] = 0.5 * (cells[:, :-1] + cells[:, 1:])
+    up2 = np.empty((n_cells, 2 * _G - 1, 2 * _G - 1), dtype=cells.dtype)
+    up2[:, :, 0::2] = up
+    up2[:, :, 1::2] = 0.5 * (up[:, :, :-1] + up[:, :, 1:])
+    lo, side = 2 * _MARGIN, 2 * (_G - 2 * _MARGIN)
+    out = [up2[:, lo + hy:lo + hy + side:2, lo + hx:lo + hx + side:2] for hy in _HALF_STEPS for hx in _HALF_STEPS]
+    return np.stack(out, axis=1).reshape(n_cells, len(out), -1)
 
 
 @dataclass(frozen=True)
 class _Templates:
     empty: np.ndarray   # (sources, n*G, n*G) ink of the grid-only rendering
-    glyphs: np.ndarray  # (sources, N, P, n) normalised glyph residual per cell (zero shift)
-    raw: np.ndarray     # (sources, N, P, n) the same, unnormalised (ink units)
-    mass: np.ndarray    # (sources, N, n) glyph ink mass in the central window, per cell and digit
+    glyphs: np.ndarray  # (sources, N, P, n) glyph residual per cell and digit, zero mean and unit norm
+    norm: np.ndarray    # (sources, N, n) the norm of the zero-mean glyph residual before normalising
+    mass: np.ndarray    # (sources, N, n) glyph ink in the window
+    raw: np.ndarray     # (sources, N, P, n) the glyph residual in ink units
+    profile_x: np.ndarray  # column ink profile of the empty grid at the input size (zero mean), for _register
+    profile_y: np.ndarray  # row ink profile
+    lag_range: tuple[int, ...]  # translations _register tries, in px
 
 
 @lru_cache(maxsize=24)
@@ -406,8 +479,7 @@ def _templates(size: int, box_rows: int, box_cols: int) -> _Templates:
     the native drawing enough to matter). Each cell is matched against both and the better match counts.
     """
     n = box_rows * box_cols
-    zero = _SHIFT * (2 * _SHIFT + 1) + _SHIFT  # index of the (0, 0) shift in _windows
-    empties, glyphs, raws, masses = [], [], [], []
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("empty", "glyphs", "norm", "mass", "raw")}
     for src in ([size] if size == 512 else [size, 512]):
         def ink(digits: list[int]) -> np.ndarray:
             img = _draw_grid(src, n, box_rows, box_cols, digits)
@@ -415,51 +487,323 @@ def _templates(size: int, box_rows: int, box_cols: int) -> _Templates:
                 img = img.resize((size, size), Image.Resampling.BILINEAR)
             return _ink(img, n)
         empty = ink([0] * (n * n))
-        wins = [_windows(_cells(ink([d] * (n * n)) - empty, n))[zero] for d in range(1, n + 1)]  # n x (N, P)
-        empties.append(empty)
-        glyphs.append(np.stack([_normalise(w) for w in wins], axis=-1))
-        raws.append(np.stack(wins, axis=-1))
-        masses.append(np.stack([w.sum(axis=1) for w in wins], axis=-1))
-    return _Templates(np.stack(empties), np.ascontiguousarray(np.stack(glyphs)), np.stack(raws), np.stack(masses))
+        cells = [_cells(ink([d] * (n * n)) - empty, n) for d in range(1, n + 1)]
+        wins = [_windows(c)[:, _ZERO] for c in cells]                              # n x (N, P)
+        centred = [w - w.mean(axis=1, keepdims=True) for w in wins]
+        norms = [np.sqrt((c * c).sum(axis=1)) for c in centred]
+        parts["empty"].append(empty)
+        parts["glyphs"].append(np.stack([c / np.maximum(v, 1e-6)[:, None] for c, v in zip(centred, norms)], -1))
+        parts["norm"].append(np.stack(norms, axis=-1))
+        parts["mass"].append(np.stack([w.sum(axis=1) for w in wins], axis=-1))
+        parts["raw"].append(np.stack(wins, axis=-1))
+    grid = 255.0 - np.asarray(_draw_grid(size, n, box_rows, box_cols, [0] * (n * n)).convert("L"), np.float32)
+    px, py = grid.mean(axis=0), grid.mean(axis=1)
+    reach = max(1, round(size / n / 6))
+    return _Templates(**{k: np.ascontiguousarray(np.stack(v)) for k, v in parts.items()},
+                      profile_x=px - px.mean(), profile_y=py - py.mean(), lag_range=tuple(range(-reach, reach + 1)))
 
 
-def _read_cells(img: Image.Image, box_rows: int, box_cols: int) -> tuple[list[int], list[int]]:
-    """(digits row-major with 0 for empty or unreadable cells, indices of the unreadable cells) of an RGB image.
+def _read_cells(img: Image.Image, box_rows: int, box_cols: int) -> tuple[list[int], list[int], float]:
+    """(digits row-major with 0 for empty or unreadable cells, indices of the unreadable cells, background ink)
+    of an RGB image; the background ink is 0 for a white page and 1 for a black one.
 
     Per cell: the best (source, shift, digit) by normalised cross-correlation; then a least-squares fit
     ``window ~ gain * glyph + offset``. The cell reads as that digit only if the correlation is high, the gain is
     plausible, and little ink is left unexplained by the fit (a second glyph painted over the first, a scribble).
     """
     n = box_rows * box_cols
-    w, h = img.size
-    tpl = _templates(min(max(w, h), 1024), box_rows, box_cols)
-    ink = _ink(img, n)
+    size = min(max(img.size), 1024)
+    tpl = _templates(size, box_rows, box_cols)
+    gray = img.convert("L")
+    if gray.size != (size, size):
+        gray = gray.resize((size, size), Image.Resampling.BILINEAR)
+    ink = _ink(_register(gray, tpl), n)
     n_cells = n * n
+    background = float(np.median(_cells(ink, n)[:, _CORNERS[0], _CORNERS[1]]))
     wins, nccs = [], []
     for s in range(tpl.glyphs.shape[0]):
         cell_res = _cells(ink - tpl.empty[s], n)
         # A noisy or JPEG'd background is not exactly white (clipping at 255 biases the noise); measure it in the
         # cell corners, which no glyph reaches, and take it out so that ink mass means glyph ink.
-        cell_res = cell_res - np.median(cell_res[:, _CORNERS[0], _CORNERS[1]])
-        win = _windows(cell_res)                                               # (shifts, N, P)
+        cell_res -= np.median(cell_res[:, _CORNERS[0], _CORNERS[1]])
+        win = _windows(cell_res)                                                   # (N, shifts, P)
+        # NCC = <unit template, window> / |window - mean|: the templates have zero mean, so the windows need
+        # no centring, only their norm (from the sums of w and w^2).
+        s1 = win.sum(axis=-1)
+        var = np.einsum("nsp,nsp->ns", win, win) - s1 * s1 / win.shape[-1]
         wins.append(win)
-        nccs.append(np.matmul(_normalise(win).transpose(1, 0, 2), tpl.glyphs[s]))  # (N, shifts, n)
-    ncc = np.stack(nccs, axis=1).reshape(n_cells, -1)                          # (N, sources*shifts*n)
+        nccs.append(np.matmul(win, tpl.glyphs[s]) / np.sqrt(np.maximum(var, 1e-8))[..., None])  # (N, shifts, n)
+    ncc = np.concatenate(nccs, axis=1).reshape(n_cells, -1)                        # (N, sources*shifts*n)
     best = ncc.argmax(axis=1)
     cells = np.arange(n_cells)
     score = ncc[cells, best]
-    src, rest = np.divmod(best, wins[0].shape[0] * n)
+    src, rest = np.divmod(best, wins[0].shape[1] * n)
     shift, digit = np.divmod(rest, n)
-    obs = np.stack(wins)[src, shift, cells]                                    # (N, P)
-    glyph = tpl.raw[src, cells, :, digit]                                      # (N, P)
+    obs = wins[0][cells, shift] if len(wins) == 1 else np.where((src == 0)[:, None], wins[0][cells, shift],
+                                                                 wins[-1][cells, shift])   # (N, P)
+    mass = tpl.mass[src, cells, digit]
     empty = obs.sum(axis=1) < _EMPTY_MASS * tpl.mass.min(axis=(0, 2))
-    g_c = glyph - glyph.mean(axis=1, keepdims=True)
-    o_c = obs - obs.mean(axis=1, keepdims=True)
-    gain = (g_c * o_c).sum(axis=1) / np.maximum((g_c * g_c).sum(axis=1), 1e-6)
-    resid = o_c - gain[:, None] * g_c
-    unexplained = np.clip(resid - _RESID_INK, 0, None).sum(axis=1) / np.maximum(glyph.sum(axis=1), 1e-6)
+    # Least squares: gain = <glyph_c, obs_c> / |glyph_c|^2 = <unit glyph, obs> / |glyph_c|.
+    gain = (tpl.glyphs[src, cells, :, digit] * obs).sum(axis=1) / np.maximum(tpl.norm[src, cells, digit], 1e-6)
+    offset = obs.mean(axis=1) - gain * mass / obs.shape[1]
+    # Unexplained ink: what rises above the fitted glyph by more than _RESID_INK.
+    resid = obs - offset[:, None] - gain[:, None] * tpl.raw[src, cells, :, digit]
+    unexplained = np.clip(resid - _RESID_INK, 0, None).sum(axis=1) / np.maximum(mass, 1e-6)
     ok = ((score >= _MIN_NCC) & (gain >= _GAIN_RANGE[0]) & (gain <= _GAIN_RANGE[1])
           & (unexplained <= _MAX_UNEXPLAINED))
     digits = np.where(empty, 0, np.where(ok, digit + 1, 0))
     unreadable = np.flatnonzero(~empty & ~ok)
-    return [int(v) for v in digits], [int(k) for k in unreadable]
+    return [int(v) for v in digits], [int(k) for k in unreadable], background
+
+
+# --------------------------------------------------------------------------------------------------- the task
+_MAX_RESTARTS = 1000
+_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_BOX_FOR_SIDE = {cfg.size: (cfg.box_rows, cfg.box_cols) for cfg in LEVELS.values()}
+
+
+@lru_cache(maxsize=4096)
+def _cached_solution(givens: tuple[int, ...], box_rows: int, box_cols: int) -> tuple[int, ...] | None:
+    return solve_grid(givens, box_rows, box_cols)
+
+
+class SudokuTask(Task):
+    """Sudoku (see the module docstring for rules, rendering, parsing, scoring and formats)."""
+
+    name = "sudoku"
+    version = 1
+    prompt = "Solve this Sudoku puzzle."
+    levels = LEVELS
+    default_level = "4x4-6"
+    instance_type = SudokuInstance
+    answer_type = SudokuAnswer
+    official_patterns = (r"/Sudoku/(\d+)_test/?$",)
+    supported_sizes = (64, 128, 256, 512, 1024)
+
+    # ----------------------------------------------------------------- generation and solving
+    def generate(self, level: str, seed: int) -> SudokuInstance:
+        cfg = self.level_config(level)
+        rng = self.rng(level, seed)
+        geo = _geometry(cfg.box_rows, cfg.box_cols)
+        for _ in range(_MAX_RESTARTS):
+            puzzle = _remove_clues(_random_full_grid(geo, rng), geo, cfg.clues, rng)
+            if puzzle is not None:
+                return SudokuInstance(cfg.size, cfg.box_rows, cfg.box_cols, tuple(puzzle))
+        raise TaskError(f"sudoku level {level!r}: no unique puzzle with {cfg.clues} clues after {_MAX_RESTARTS} "
+                        f"full grids (seed {seed}); the clue count is too low for this grid")
+
+    def solve(self, instance: SudokuInstance) -> SudokuAnswer:
+        """The solution (the unique one for generated and official puzzles; for a hand-made puzzle with several,
+        the first in the solver's deterministic order). TaskError if the givens admit no solution."""
+        self._check_instance(instance)
+        grid = _cached_solution(instance.givens, instance.box_rows, instance.box_cols)
+        if grid is None:
+            raise TaskError(f"sudoku puzzle has no solution: givens {''.join(map(str, instance.givens))}")
+        return SudokuAnswer(grid)
+
+    # ----------------------------------------------------------------- images
+    def render(self, instance: SudokuInstance, answer: SudokuAnswer | None = None, size: int = 512,
+               style: str = "diffthinker") -> Image.Image:
+        """The problem (givens) or, with an answer, the solution image: the answer's grid as it is (0 = blank)."""
+        self._check_instance(instance)
+        self.check_style(style)
+        if not isinstance(size, int) or isinstance(size, bool) or not draw.MIN_SIDE <= size <= 4096:
+            raise TaskError(f"render size must be an int in [{draw.MIN_SIDE}, 4096] px, got {size!r}")
+        n = instance.size
+        digits = instance.givens
+        if answer is not None:
+            if not isinstance(answer, SudokuAnswer):
+                raise TaskError(f"{self.id} renders a SudokuAnswer, got {type(answer).__name__}")
+            if len(answer.grid) != n * n or any(not 0 <= v <= n for v in answer.grid):
+                raise TaskError(f"cannot render answer grid {answer.grid!r:.200}: expected {n * n} digits 0..{n}")
+            digits = answer.grid
+        return _draw_grid(size, n, instance.box_rows, instance.box_cols, digits)
+
+    def _parse(self, image: Image.Image, instance: SudokuInstance) -> SudokuAnswer | ParseFailure:
+        n = instance.size
+        digits, unreadable, background = _read_cells(image, instance.box_rows, instance.box_cols)
+        if background > 0.5:
+            return ParseFailure(f"the page is not white (background ink {background:.2f}); not a sudoku image")
+        if len(unreadable) > n * n // 2:
+            return ParseFailure(f"{len(unreadable)} of {n * n} cells hold ink that matches no digit",
+                                {"unreadable": unreadable})
+        return SudokuAnswer(tuple(digits))
+
+    # ----------------------------------------------------------------- rules
+    def _verify(self, instance: SudokuInstance, answer: SudokuAnswer) -> Verdict:
+        n = instance.size
+        grid = answer.grid
+        if len(grid) != n * n:
+            return Verdict.failure(f"the answer has {len(grid)} cells, expected {n * n}", cells=len(grid))
+        out_of_range = [v for v in grid if not 0 <= v <= n]
+        if out_of_range:
+            return Verdict.failure(f"digit {out_of_range[0]} is outside 0..{n}", digit=out_of_range[0])
+        solution = self.solve(instance).grid
+        givens = instance.givens
+        blanks = [k for k, v in enumerate(givens) if not v]
+        altered = sum(1 for k, v in enumerate(givens) if v and grid[k] != v)
+        right = sum(1 for k in blanks if grid[k] == solution[k])
+        empty = sum(1 for v in grid if not v)
+        clash = _first_clash(grid, _geometry(instance.box_rows, instance.box_cols))
+        valid = not empty and not clash and not altered
+        # A valid grid is a solution of the givens, so for a unique puzzle valid == (grid == solve()). A valid grid
+        # that differs from solve() proves the puzzle has several solutions; the sudoku rule then accepts it.
+        matches = grid == solution
+        correct = valid
+        if correct:
+            score = 1.0
+        else:
+            denominator = len(blanks) + altered
+            # Without the altered givens a wrong grid could fill every blank "correctly"; they keep score < 1.
+            score = min(right / denominator, 1.0 - 1e-9) if denominator else 0.0
+        details = {"blank_cells": len(blanks), "correct_blanks": right, "altered_givens": altered,
+                   "empty_cells": empty, "matches_solution": matches}
+        if correct:
+            reason = "solved" if matches else "solved (a valid grid of a puzzle with several solutions)"
+        elif empty:
+            reason = f"{empty} cell(s) empty or unreadable"
+        elif altered:
+            reason = f"{altered} given(s) changed"
+        elif clash:
+            reason = clash
+        else:  # pragma: no cover - every invalid grid has an empty cell, an altered given or a clash
+            reason = "invalid grid"
+        return Verdict(correct=correct, valid=valid, score=float(score), reason=reason, details=details)
+
+    # ----------------------------------------------------------------- text side
+    def to_text(self, instance: SudokuInstance) -> str:
+        """``n`` lines of ``n`` characters, row by row; '.' marks a blank cell."""
+        self._check_instance(instance)
+        n = instance.size
+        cells = "".join(str(v) if v else "." for v in instance.givens)
+        return "\n".join(cells[i * n:(i + 1) * n] for i in range(n))
+
+    def answer_to_text(self, answer: SudokuAnswer) -> str:
+        """``n`` lines of ``n`` digits (n = sqrt of the grid length)."""
+        if not isinstance(answer, SudokuAnswer):
+            raise TaskError(f"{self.id} expects a SudokuAnswer, got {type(answer).__name__}")
+        n = int(round(len(answer.grid) ** 0.5))
+        if n * n != len(answer.grid) or not answer.grid:
+            raise TaskError(f"answer grid of {len(answer.grid)} cells is not square")
+        cells = "".join(str(v) for v in answer.grid)
+        return "\n".join(cells[i * n:(i + 1) * n] for i in range(n))
+
+    def parse_text(self, text: str, instance: SudokuInstance | None = None) -> SudokuAnswer | ParseFailure:
+        """The last ``n*n`` digits of the text, any other characters ignored (n from the instance; without one,
+        9 if the text holds at least 81 digits, else 4)."""
+        if not isinstance(text, str):
+            return ParseFailure(f"expected text, got {type(text).__name__}")
+        digits = re.findall(r"[0-9]", text)
+        if instance is not None:
+            self._check_instance(instance)
+            cells = instance.size ** 2
+        else:
+            cells = 81 if len(digits) >= 81 else 16
+        if len(digits) < cells:
+            return ParseFailure(f"found {len(digits)} digits in the text, need {cells}", {"digits": len(digits)})
+        return SudokuAnswer(tuple(int(d) for d in digits[-cells:]))
+
+    # ----------------------------------------------------------------- official folders
+    def read_official(self, folder: Path) -> list[OfficialItem]:
+        """Read ``Sudoku/<level>_test``: every ``<id>.txt`` with its ``<id>.png`` (required) and
+        ``<id>_solution.png`` (optional), answers from ``solutions.json`` when present.
+
+        The level comes from the folder name (``45_test`` -> "45") and every item's size and clue count must fit
+        it; for a folder not named after a level, each item's level is the one with its grid and clue count.
+        """
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise TaskError(f"sudoku official folder not found: {folder}")
+        m = re.fullmatch(r"(.+)_test", folder.name)
+        folder_level = m.group(1) if m and m.group(1) in self.levels else None
+        puzzles = sorted(folder.glob("*.txt"))
+        if not puzzles:
+            raise TaskError(f"{folder} holds no <id>.txt puzzle files; expected the Sudoku layout "
+                            f"(<id>.txt with 81 digits, <id>.png, <id>_solution.png, solutions.json)")
+        solutions = self._read_solutions(folder / "solutions.json")
+        items = []
+        for txt in puzzles:
+            item_id = txt.stem
+            givens = self._digits(txt.read_text(encoding="utf-8", errors="replace").strip(), str(txt))
+            side = int(round(len(givens) ** 0.5))
+            box = _BOX_FOR_SIDE.get(side)
+            if box is None or side * side != len(givens):
+                raise TaskError(f"{txt}: {len(givens)} digits is not a supported grid; expected 81 (9x9) or 16 (4x4)")
+            try:
+                inst = SudokuInstance(side, box[0], box[1], givens)
+            except TaskError as exc:
+                raise TaskError(f"{txt}: {exc}") from None
+            level = self._level_of(inst, folder_level, txt)
+            problem = folder / f"{item_id}.png"
+            if not problem.is_file():
+                raise TaskError(f"{txt}: its problem image {problem.name} is missing")
+            solution_png = folder / f"{item_id}_solution.png"
+            answer = None
+            if item_id in solutions:
+                grid = self._digits(solutions[item_id], f"solutions.json[{item_id!r}]")
+                if len(grid) != len(givens):
+                    raise TaskError(f"solutions.json[{item_id!r}] has {len(grid)} digits, expected {len(givens)}")
+                bad = [k for k, v in enumerate(givens) if v and grid[k] != v]
+                if bad:
+                    raise TaskError(f"solutions.json[{item_id!r}] contradicts the given at cell {bad[0]} of {txt.name}")
+                answer = SudokuAnswer(grid)
+            items.append(OfficialItem(item_id=item_id, level=level, instance=inst, problem_image=problem,
+                                      solution_image=solution_png if solution_png.is_file() else None,
+                                      answer=answer))
+        return sorted(items, key=lambda it: it.item_id)
+
+    def write_official(self, items: Sequence[tuple[str, SudokuInstance, SudokuAnswer]], folder: Path,
+                       size: int = 512) -> None:
+        """Write ``<id>.txt`` (digits, 0 = blank, no newline, as published), ``<id>.png``, ``<id>_solution.png``
+        and ``solutions.json`` (merged with one already there, so items can be added in batches)."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "solutions.json"
+        solutions = self._read_solutions(path)
+        for item_id, inst, answer in items:
+            if not isinstance(item_id, str) or not _ID_RE.fullmatch(item_id):
+                raise TaskError(f"item id {item_id!r} is not a plain file stem (letters, digits, '_', '-', '.')")
+            self._check_instance(inst)
+            if not isinstance(answer, SudokuAnswer) or len(answer.grid) != len(inst.givens):
+                raise TaskError(f"item {item_id}: expected a SudokuAnswer of {len(inst.givens)} digits, got {answer!r:.200}")
+            (folder / f"{item_id}.txt").write_text("".join(map(str, inst.givens)), encoding="utf-8")
+            self.render(inst, size=size).save(folder / f"{item_id}.png")
+            self.render(inst, answer, size=size).save(folder / f"{item_id}_solution.png")
+            solutions[item_id] = "".join(map(str, answer.grid))
+        path.write_text(json.dumps(dict(sorted(solutions.items())), indent=4), encoding="utf-8")
+
+    # ----------------------------------------------------------------- helpers
+    @staticmethod
+    def _digits(text: object, where: str) -> tuple[int, ...]:
+        if not isinstance(text, str) or not re.fullmatch(r"[0-9]+", text):
+            raise TaskError(f"{where}: expected a string of digits (0 = blank), got {text!r:.120}")
+        return tuple(int(c) for c in text)
+
+    @staticmethod
+    def _read_solutions(path: Path) -> dict[str, str]:
+        if not path.is_file():
+            return {}
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise TaskError(f"{path} is not valid JSON ({exc})") from None
+        if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+            raise TaskError(f"{path}: expected a JSON object of id -> digit string, got {str(data)[:120]}")
+        return data
+
+    def _level_of(self, inst: SudokuInstance, folder_level: str | None, where: Path) -> str:
+        shape = (inst.box_rows, inst.box_cols)
+        if folder_level is not None:
+            cfg = self.levels[folder_level]
+            if (cfg.box_rows, cfg.box_cols) != shape or cfg.clues != inst.clues:
+                raise TaskError(f"{where}: {inst.size}x{inst.size} puzzle with {inst.clues} clues does not fit "
+                                f"level {folder_level!r} ({cfg.size}x{cfg.size}, {cfg.clues} clues)")
+            return folder_level
+        for name, cfg in self.levels.items():
+            if (cfg.box_rows, cfg.box_cols) == shape and cfg.clues == inst.clues:
+                return name
+        raise TaskError(f"{where}: no sudoku level has a {inst.size}x{inst.size} grid with {inst.clues} clues; "
+                        f"levels are {sorted(self.levels)}")
+
+
+register_task(SudokuTask())
