@@ -193,9 +193,11 @@ def _first_clash(grid: Sequence[int], geo: _Geometry) -> str:
 
 
 class _Search:
-    """Exact backtracking over bitmasks: row/column/box masks of used digits, most-constrained empty cell first
-    (a cell with one candidate is filled at once, a cell with none cuts the branch). Pure Python; every generated
-    puzzle is checked with it many times, so the inner loop is kept small."""
+    """Exact backtracking over bitmasks: row/column/box masks of used digits; at each node a naked single (a cell
+    with one candidate) or else a hidden single (a digit with one place in a unit) is filled at once, a dead end
+    (a cell with no candidate, a digit with no place) cuts the branch, and otherwise the search branches on the
+    most constrained cell, or on a digit's two possible places in a unit when no cell has only two candidates.
+    Pure Python; every generated puzzle is checked with it many times, so the loops are kept small."""
 
     def __init__(self, grid: Sequence[int], geo: _Geometry, rng=None) -> None:
         self.geo = geo
@@ -224,6 +226,7 @@ class _Search:
         R, C, B, full = geo.row, geo.col, geo.box, geo.full
         excl_cell, excl_bit = self._excl_cell, self._excl_bit
         best_k, best_m, best_c = -1, 0, 99
+        masks = []
         for k, idx in enumerate(empties):
             m = full & ~(rows[R[idx]] | cols[C[idx]] | boxes[B[idx]])
             if idx == excl_cell:
@@ -235,24 +238,55 @@ class _Search:
                 best_k, best_m, best_c = k, m, c
                 if c == 1:
                     break
+            masks.append(m)
         if best_k < 0:
             if self.solution is None:
                 self.solution = list(self.grid)
             return 1
-        idx = empties[best_k]
-        rest = empties[:best_k] + empties[best_k + 1:]
-        r, c, b = R[idx], C[idx], B[idx]
-        bits = []
-        m = best_m
-        while m:
-            bit = m & -m
-            bits.append(bit)
-            m ^= bit
-        if self.rng is not None and len(bits) > 1:
-            self.rng.shuffle(bits)
+        options = None
+        if best_c > 1:
+            # No naked single: look for a hidden one (a digit with one possible cell in a row, column or box), cut
+            # the branch if a unit has a missing digit with no possible cell, and note a digit with exactly two
+            # cells in some unit: branching on it is a two-way split, better than a cell with three or more
+            # candidates. Keeps hard puzzles to thousands of nodes instead of millions.
+            cand = [0] * len(R)
+            for idx, m in zip(empties, masks):
+                cand[idx] = m
+            placed = rows + cols + boxes
+            pair_unit, pair_bits = -1, 0
+            for u, unit in enumerate(geo.units):
+                once = twice = thrice = 0
+                for idx in unit:
+                    m = cand[idx]
+                    thrice |= twice & m
+                    twice |= once & m
+                    once |= m
+                if (once | placed[u]) != full:
+                    return 0
+                hidden = once & ~twice
+                if hidden:
+                    bit = hidden & -hidden
+                    options = [(next(idx for idx in unit if cand[idx] & bit), bit)]
+                    break
+                if pair_unit < 0 and twice & ~thrice:
+                    pair_unit, pair_bits = u, twice & ~thrice
+            if options is None and best_c > 2 and pair_unit >= 0:
+                bit = pair_bits & -pair_bits
+                options = [(idx, bit) for idx in geo.units[pair_unit] if cand[idx] & bit]
+        if options is None:
+            idx, m = empties[best_k], best_m
+            options = []
+            while m:
+                bit = m & -m
+                options.append((idx, bit))
+                m ^= bit
+        if self.rng is not None and len(options) > 1:
+            self.rng.shuffle(options)
         total = 0
         grid = self.grid
-        for bit in bits:
+        for idx, bit in options:
+            rest = [e for e in empties if e != idx]
+            r, c, b = R[idx], C[idx], B[idx]
             rows[r] |= bit
             cols[c] |= bit
             boxes[b] |= bit
@@ -765,7 +799,8 @@ class SudokuTask(Task):
                 raise TaskError(f"item id {item_id!r} is not a plain file stem (letters, digits, '_', '-', '.')")
             self._check_instance(inst)
             if not isinstance(answer, SudokuAnswer) or len(answer.grid) != len(inst.givens):
-                raise TaskError(f"item {item_id}: expected a SudokuAnswer of {len(inst.givens)} digits, got {answer!r:.200}")
+                raise TaskError(f"item {item_id}: expected a SudokuAnswer of {len(inst.givens)} digits, "
+                                f"got {answer!r:.200}")
             (folder / f"{item_id}.txt").write_text("".join(map(str, inst.givens)), encoding="utf-8")
             self.render(inst, size=size).save(folder / f"{item_id}.png")
             self.render(inst, answer, size=size).save(folder / f"{item_id}_solution.png")

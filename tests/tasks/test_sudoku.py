@@ -101,6 +101,14 @@ def test_solver_is_exact():
         task.solve(SudokuInstance(4, 2, 2, dead))
     # An empty 9x9 grid has many solutions; the counter stops at its limit.
     assert count_solutions([0] * 81, limit=2) == 2
+    # Hard inputs stay fast (hidden singles, two-way splits): Inkala's "hardest" puzzle, and Norvig's "hard1"
+    # (several solutions; plain cell-first backtracking needs tens of seconds on it).
+    inkala = tuple(int(c) for c in "800000000003600000070090200050007000000045700000100030001000068008500010090000400")
+    sol = solve_grid(inkala)
+    assert sol is not None and count_solutions(inkala) == 1
+    assert task.verify(SudokuInstance(9, 3, 3, inkala), SudokuAnswer(sol)).correct
+    hard1 = ".....6....59.....82....8....45........3........6..3.54...325..6.................."
+    assert count_solutions([0 if c == "." else int(c) for c in hard1], limit=2) == 2
 
 
 def test_instance_validation():
