@@ -541,6 +541,15 @@ class JigsawTask(Task):
     supported_sizes = (64, 128, 256, 512, 1024)
     official_patterns = (r"/Jigsaw/(\d+)x(\d+)_test/?$", r"/Jigsaw/VisPuzzle(_test)?/?$")
 
+    def matches_official(self, folder: Path) -> bool:
+        # The published ``Jigsaw/VisPuzzle`` folder holds only the answers (data.jsonl) unless arrange.py also
+        # wrote its images/ there; the items themselves live in VisPuzzle_test. Claim it only when it has images,
+        # so importing a whole test tree reads each VisPuzzle item once.
+        folder = Path(folder)
+        if folder.name == "VisPuzzle" and not any((folder / "images").glob("*_problem.jpg")):
+            return False
+        return super().matches_official(folder)
+
     def __init__(self) -> None:
         self._blocks = _LRU(8)        # (instance, size) -> labelled problem blocks
         self._refs = _LRU(1024)       # instance -> (thumbnails per side, label vectors) of the 512 problem image
