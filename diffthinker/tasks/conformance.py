@@ -11,7 +11,7 @@ import json
 import numpy as np
 from PIL import Image
 
-from .base import Answer, Instance, ParseFailure, Task, TaskError
+from .base import ParseFailure, Task, TaskError
 
 
 def _fail(task: Task, where: str, msg: str) -> AssertionError:
@@ -116,4 +116,4 @@ def check_task(task: Task, *, levels: list[str] | None = None, seeds: tuple[int,
         raise _fail(task, "seeds", "generate with seed -1 must raise TaskError")
 
 
-__all__ = ["check_task", "Answer", "Instance"]
+__all__ = ["check_task"]

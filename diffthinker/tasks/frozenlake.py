@@ -88,7 +88,6 @@ The level of an item read from a folder is derived from its map size (3..8 -> ``
 
 from __future__ import annotations
 
-import json
 import re
 from collections import deque
 from dataclasses import dataclass
@@ -101,7 +100,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from .base import Answer, Instance, OfficialItem, ParseFailure, Task, TaskError, Verdict, register_task
-from .gridpath import MOVES, read_drawn_path
+from .officialio import read_answers_json, write_answers_json
+from .gridpath import MOVES, parse_moves_text, read_drawn_path
 
 __all__ = ["LEVELS", "MAX_TRIES", "MIN_CELL_PX", "FrozenLakeAnswer", "FrozenLakeInstance", "FrozenLakeLevel", "FrozenLakeTask",
            "parse_table", "random_map", "shortest_path", "table_text"]
@@ -578,18 +578,14 @@ class FrozenLakeTask(Task):
             raise TaskError(f"{self.id} expects a FrozenLakeAnswer, got {type(answer).__name__}")
         return answer.moves
 
-    # A run of U/D/L/R tokens, each standing alone (not inside a word), optionally separated by spaces, commas,
-    # semicolons, arrows or dashes: "RRDD", "R, R, D, D", "R -> R -> D".
-    _RUN = re.compile(r"(?<![A-Za-z])[UDLR]+(?:(?:\s*(?:,|;|->|→|-)\s*|\s+)[UDLR]+)*(?![A-Za-z])")
-
     def parse_text(self, text: str, instance: FrozenLakeInstance | None = None
                    ) -> FrozenLakeAnswer | ParseFailure:
         if not isinstance(text, str):
             return ParseFailure(f"expected text, got {type(text).__name__}")
-        runs = self._RUN.findall(text)
-        if not runs:
+        moves = parse_moves_text(text)
+        if moves is None:
             return ParseFailure("no run of U/D/L/R moves found in the text")
-        return FrozenLakeAnswer("".join(ch for ch in runs[-1] if ch in MOVES))
+        return FrozenLakeAnswer(moves)
 
     # ----------------------------------------------------------------- official folders
     def read_official(self, folder: Path) -> list[OfficialItem]:
@@ -600,15 +596,8 @@ class FrozenLakeTask(Task):
                             "(16_test layout: <id>.png + table/<id>.txt; VSP layout: img/N.png + table/N.txt)")
         vsp = (folder / "img").is_dir()
         image_dir = folder / "img" if vsp else folder
-        answers = {}
         meta_path = folder / "metadata.json"
-        if meta_path.is_file():
-            try:
-                answers = json.loads(meta_path.read_text(encoding="utf-8"))
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise TaskError(f"{meta_path} is not valid JSON ({exc})") from None
-            if not isinstance(answers, dict) or not all(isinstance(v, str) for v in answers.values()):
-                raise TaskError(f"{meta_path}: expected an object {{\"<image>.png\": \"UDRL...\"}}")
+        answers = read_answers_json(meta_path, '{"16_1_0.8_001.png": "UDRL..."}')
         tables = sorted(table_dir.glob("*.txt"))
         if not tables:
             raise TaskError(f"{table_dir} holds no .txt map tables")
@@ -680,7 +669,7 @@ class FrozenLakeTask(Task):
             self.render(instance, answer, size=size).save(folder / f"{item_id}_solution.png")
             (folder / "table" / f"{item_id}.txt").write_text(table_text(instance.rows), encoding="utf-8")
             metadata[f"{item_id}.png"] = answer.moves
-        (folder / "metadata.json").write_text(json.dumps(metadata, indent=4) + "\n", encoding="utf-8")
+        write_answers_json(folder / "metadata.json", metadata)
 
 
 register_task(FrozenLakeTask())

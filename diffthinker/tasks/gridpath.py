@@ -32,6 +32,7 @@ the task's ``verify``.
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from dataclasses import dataclass, fields, replace
 from typing import Sequence
@@ -42,11 +43,22 @@ from PIL import Image
 from .base import ParseFailure, TaskError
 
 __all__ = ["MOVES", "PathThresholds", "cell_scores", "cells_to_moves", "drawn_graph", "moves_to_cells",
-           "read_drawn_path", "redness"]
+           "parse_moves_text", "read_drawn_path", "redness"]
 
 #: Move letter -> (d_row, d_col). Rows go down with D (published convention).
 MOVES: dict[str, tuple[int, int]] = {"U": (-1, 0), "D": (1, 0), "L": (0, -1), "R": (0, 1)}
 _DELTA_TO_MOVE = {v: k for k, v in MOVES.items()}
+
+
+# A run of move letters standing alone (not inside words such as "Done" or "Right"), with optional separators:
+# "RRDL", "R R D L", "R, R, D", "R -> R -> D", "R-R-D", "R | R".
+_MOVES_RUN = re.compile(r"(?<![A-Za-z])[UDLR](?:(?:[\s,;|]|->|→|-)*[UDLR])*(?![A-Za-z])")
+
+
+def parse_moves_text(text: str) -> str | None:
+    """The moves of the LAST run of U/D/L/R letters in ``text`` (a model states its final answer last), or None."""
+    runs = _MOVES_RUN.findall(text)
+    return re.sub(r"[^UDLR]", "", runs[-1]) if runs else None
 
 
 def moves_to_cells(start: tuple[int, int], moves: str) -> list[tuple[int, int]]:

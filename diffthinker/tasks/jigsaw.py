@@ -82,6 +82,7 @@ from PIL import Image, ImageDraw
 
 from . import draw
 from .base import Answer, Instance, OfficialItem, ParseFailure, Task, TaskError, Verdict, register_task
+from .officialio import read_answers_json, write_answers_json
 from .sources import add_source_root, file_spec, load_file_image, parse_spec, procedural_spec, source_picture
 
 __all__ = ["LEVELS", "JigsawAnswer", "JigsawInstance", "JigsawLevel", "JigsawTask", "Layout", "add_source_root",
@@ -795,15 +796,8 @@ class JigsawTask(Task):
                         f"or VisPuzzle <pid>_problem.jpg files")
 
     def _read_synthetic(self, folder: Path) -> list[OfficialItem]:
-        answers: dict[str, str] = {}
         sol_path = folder / "solutions.json"
-        if sol_path.is_file():
-            try:
-                answers = json.loads(sol_path.read_text(encoding="utf-8"))
-            except json.JSONDecodeError as exc:
-                raise TaskError(f"{sol_path} is not valid JSON ({exc})") from None
-            if not isinstance(answers, dict):
-                raise TaskError(f"{sol_path} must hold an object {{id: 'labels'}}, got {type(answers).__name__}")
+        answers = read_answers_json(sol_path, '{"2x2_00001": "3 1 2 4"}')
         items = []
         for png in sorted(folder.glob("*.png")):
             m = _ID_RE.match(png.stem)
@@ -897,8 +891,7 @@ class JigsawTask(Task):
             text = self.answer_to_text(ans)
             (folder / f"{item_id}.txt").write_text(text, encoding="utf-8")
             solutions[item_id] = text
-        path = folder / "solutions.json"
-        path.write_text(json.dumps(dict(sorted(solutions.items())), indent=4, ensure_ascii=False), encoding="utf-8")
+        write_answers_json(folder / "solutions.json", solutions)
 
 
 register_task(JigsawTask())

@@ -42,7 +42,6 @@ Score (RL partial credit): 1.0 iff correct. Otherwise ``0.9 * k / (L - 1)`` wher
 
 from __future__ import annotations
 
-import json
 import re
 from collections import deque
 from dataclasses import dataclass
@@ -54,7 +53,8 @@ from PIL import Image, ImageDraw
 
 from . import draw
 from .base import Answer, Instance, OfficialItem, ParseFailure, Task, TaskError, Verdict, register_task
-from .gridpath import MOVES, moves_to_cells, read_drawn_path
+from .officialio import read_answers_json, write_answers_json
+from .gridpath import MOVES, moves_to_cells, parse_moves_text, read_drawn_path
 
 __all__ = ["LEVELS", "MazeAnswer", "MazeInstance", "MazeLevel", "MazeTask", "WALL_BITS"]
 
@@ -377,18 +377,14 @@ class MazeTask(Task):
     def answer_to_text(self, answer: MazeAnswer) -> str:
         return answer.moves
 
-    # A run of standalone move letters, optionally separated by spaces, commas, semicolons, arrows or pipes;
-    # a letter glued to other letters ("Done", "Right") is prose, not a move.
-    _RUN = re.compile(r"(?<![A-Za-z])[UDLR](?:(?:[\s,;|]|->|→)*[UDLR])*(?![A-Za-z])")
-
     def parse_text(self, text: str, instance: MazeInstance | None = None) -> MazeAnswer | ParseFailure:
         """The last run of U/D/L/R letters in ``text`` (separators allowed), e.g. "... answer: R R D, L"."""
         if not isinstance(text, str):
             return ParseFailure(f"expected text, got {type(text).__name__}")
-        runs = self._RUN.findall(text)
-        if not runs:
+        moves = parse_moves_text(text)
+        if moves is None:
             return ParseFailure("no run of U/D/L/R moves found in the text")
-        return MazeAnswer(re.sub(r"[^UDLR]", "", runs[-1]))
+        return MazeAnswer(moves)
 
     # ------------------------------------------------------------------ official folders
     def read_official(self, folder: Path) -> list[OfficialItem]:
@@ -400,16 +396,8 @@ class MazeTask(Task):
         txts = sorted(p for p in folder.glob("*.txt"))
         if not txts:
             raise TaskError(f"{folder} is not a Maze test folder: no <id>.txt files")
-        answers: dict[str, str] = {}
         gt = folder / "path.json"
-        if gt.is_file():
-            try:
-                answers = json.loads(gt.read_text())
-            except json.JSONDecodeError as exc:
-                raise TaskError(f"{gt} is not valid JSON ({exc})") from None
-            if not isinstance(answers, dict) or not all(isinstance(k, str) and isinstance(v, str)
-                                                        for k, v in answers.items()):
-                raise TaskError(f"{gt} must map item ids to move strings, e.g. {{\"8_1_001\": \"UUR\"}}")
+        answers = read_answers_json(gt, '{"8_1_001": "UUR"}')
         items = []
         for txt in txts:
             inst = self._read_txt(txt)
@@ -468,7 +456,7 @@ class MazeTask(Task):
             self.render(inst, size=size).save(folder / f"{item_id}.png")
             self.render(inst, answer, size=size).save(folder / f"{item_id}_solution.png")
             paths[item_id] = answer.moves
-        (folder / "path.json").write_text(json.dumps(paths, indent=4) + "\n")
+        write_answers_json(folder / "path.json", paths)
 
 
 register_task(MazeTask())

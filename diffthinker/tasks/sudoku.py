@@ -52,7 +52,6 @@ levels use the same layout in ``<level>_test`` folders (e.g. ``4x4-6_test``, 16-
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -64,6 +63,7 @@ from PIL import Image, ImageDraw
 
 from . import draw
 from .base import Answer, Instance, OfficialItem, ParseFailure, Task, TaskError, Verdict, register_task
+from .officialio import read_answers_json, write_answers_json
 
 __all__ = ["LEVELS", "SudokuAnswer", "SudokuInstance", "SudokuLevel", "SudokuTask", "count_solutions",
            "solve_grid"]
@@ -805,7 +805,7 @@ class SudokuTask(Task):
             self.render(inst, size=size).save(folder / f"{item_id}.png")
             self.render(inst, answer, size=size).save(folder / f"{item_id}_solution.png")
             solutions[item_id] = "".join(map(str, answer.grid))
-        path.write_text(json.dumps(dict(sorted(solutions.items())), indent=4), encoding="utf-8")
+        write_answers_json(path, solutions)
 
     # ----------------------------------------------------------------- helpers
     @staticmethod
@@ -816,15 +816,7 @@ class SudokuTask(Task):
 
     @staticmethod
     def _read_solutions(path: Path) -> dict[str, str]:
-        if not path.is_file():
-            return {}
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise TaskError(f"{path} is not valid JSON ({exc})") from None
-        if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
-            raise TaskError(f"{path}: expected a JSON object of id -> digit string, got {str(data)[:120]}")
-        return data
+        return read_answers_json(path, '{"45_001": "<81 digits>"}')
 
     def _level_of(self, inst: SudokuInstance, folder_level: str | None, where: Path) -> str:
         shape = (inst.box_rows, inst.box_cols)

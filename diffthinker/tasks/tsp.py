@@ -77,7 +77,6 @@ Official folder (``TSP/<N>_test``): ``<id>.txt`` = ``"<grid> <N>"`` then N lines
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import threading
@@ -92,6 +91,7 @@ from PIL import Image, ImageDraw
 
 from . import draw
 from .base import Answer, Instance, OfficialItem, ParseFailure, Task, TaskError, Verdict, register_task
+from .officialio import read_answers_json, write_answers_json
 
 __all__ = ["LEVELS", "MAX_CITIES", "TspAnswer", "TspGeometry", "TspInstance", "TspLevel", "TspTask", "geometry",
            "held_karp", "tour_length"]
@@ -746,15 +746,8 @@ class TspTask(Task):
         if not txts:
             raise TaskError(f"{folder} is not a TSP folder: no <id>.txt files (expected <id>.txt, <id>.png, "
                             "<id>_solution.png and path.json)")
-        gt: dict = {}
         gt_path = folder / "path.json"
-        if gt_path.exists():
-            try:
-                gt = json.loads(gt_path.read_text())
-            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise TaskError(f"{gt_path}: unreadable JSON ({exc})") from None
-            if not isinstance(gt, dict):
-                raise TaskError(f"{gt_path}: expected a JSON object id -> path, got {type(gt).__name__}")
+        gt = read_answers_json(gt_path, '{"16_12_001": "(8,11),(10,10),...,(8,11)"}')
         items = []
         for txt in txts:
             item_id = txt.stem
@@ -786,7 +779,7 @@ class TspTask(Task):
             self.render(inst, size=size).save(folder / f"{item_id}.png")
             self.render(inst, answer, size=size).save(folder / f"{item_id}_solution.png")
             paths[item_id] = self.answer_to_text(answer, inst)
-        (folder / "path.json").write_text(json.dumps(dict(sorted(paths.items())), indent=4))
+        write_answers_json(folder / "path.json", paths)
 
 
 register_task(TspTask())

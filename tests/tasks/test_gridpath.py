@@ -160,3 +160,17 @@ def test_reader_survives_perturbations_at_any_size(size, seed, kind):
     else:
         img = model_like(img, seed=seed)
     assert read_drawn_path(np.asarray(img), rows, cols, SNAKE[0], SNAKE[-1]) == cells_to_moves(SNAKE)
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("RRDL", "RRDL"),
+    ("First R, then: R R D, L", "RRDL"),
+    ("R -> R -> D", "RRD"),
+    ("R-R-D | U", "RRDU"),
+    ("Right, Down. Done. Final answer: D D", "DD"),   # letters inside words are prose; the last run wins
+    ("no moves here", None),
+])
+def test_parse_moves_text_takes_the_last_standalone_run(text, expected):
+    from diffthinker.tasks.gridpath import parse_moves_text
+
+    assert parse_moves_text(text) == expected

@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw
 
 from diffthinker.tasks import Instance, ParseFailure, TaskError, get_task
 from diffthinker.tasks.conformance import check_task
-from diffthinker.tasks.perturb import blur, gaussian_noise, jpeg, model_like, rescale
+from diffthinker.tasks.perturb import blur, gaussian_noise, jpeg, model_like
 from diffthinker.tasks.tsp import (LEVELS, TspAnswer, TspInstance, TspTask, geometry, held_karp, tour_length)
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "diffthinker_samples" / "TSP" / "12_test"
