@@ -509,7 +509,7 @@ class FrozenLakeTask(Task):
         w, h = image.size
         if w < n or h < n:
             return ParseFailure(f"a {w}x{h} image cannot hold a {n}x{n} map (need at least one pixel per cell)")
-        moves = read_drawn_path(np.asarray(image), n, n, instance.start, instance.goal)
+        moves = read_drawn_path(image, n, n, instance.start, instance.goal)
         if isinstance(moves, ParseFailure):
             return moves
         return FrozenLakeAnswer(moves)

@@ -170,13 +170,35 @@ def _edges(lo: np.ndarray, hi: np.ndarray, limit: int) -> tuple[np.ndarray, np.n
     return a, np.maximum(b, a + 1)
 
 
-def _box_sums(rowsum: np.ndarray, y0, y1, x0, x1) -> tuple[np.ndarray, np.ndarray]:
-    """Sums and areas of the boxes [y0[i], y1[i]) x [x0[j], x1[j]) for all i, j, from a row-cumulative sum.
+class _RowPrefix:
+    """Row-prefix sums of a 2-D array, at the few row indices the boxes need only.
 
-    One full-size cumulative sum (over rows) serves every box; the column sums run on the k x W band sums only.
+    ``prefix[y]`` is ``units[:y].sum(axis=0)``. One ``np.add.reduceat`` pass over the image sums the bands between
+    the needed indices; that is several times cheaper than a full cumulative sum (which writes a whole image of
+    int32 partial sums) and gives the same exact integers.
+    """
+
+    def __init__(self, units: np.ndarray, needed: list[np.ndarray]) -> None:
+        h = units.shape[0]
+        rows = np.unique(np.concatenate([np.asarray(n, dtype=np.intp).ravel() for n in needed] + [[0, h]]))
+        starts = rows[rows < h]
+        bands = np.add.reduceat(units, starts, axis=0, dtype=np.int32)
+        prefix = np.zeros((len(starts) + 1, units.shape[1]), dtype=np.int32)
+        np.cumsum(bands, axis=0, out=prefix[1:])
+        self._rows = np.append(starts, h)   # prefix[i] is the sum of units[:self._rows[i]]
+        self._prefix = prefix
+
+    def __getitem__(self, y: np.ndarray) -> np.ndarray:
+        return self._prefix[np.searchsorted(self._rows, y)]
+
+
+def _box_sums(rowsum: _RowPrefix, y0, y1, x0, x1) -> tuple[np.ndarray, np.ndarray]:
+    """Sums and areas of the boxes [y0[i], y1[i]) x [x0[j], x1[j]) for all i, j, from row-prefix sums.
+
+    The row prefixes serve every box; the column sums run on the k x W band sums only.
     """
     bands = rowsum[y1] - rowsum[y0]
-    cols = np.zeros((bands.shape[0], bands.shape[1] + 1), dtype=np.int64)
+    cols = np.zeros((bands.shape[0], bands.shape[1] + 1), dtype=np.int32)
     np.cumsum(bands, axis=1, out=cols[:, 1:])
     return cols[:, x1] - cols[:, x0], (y1 - y0)[:, None] * (x1 - x0)[None, :]
 
@@ -194,50 +216,56 @@ def cell_scores(rgb, rows: int, cols: int, **thresholds) -> tuple[np.ndarray, np
     redness of its two half-windows.
     """
     t = _thresholds(thresholds)
-    arr = _as_rgb_array(rgb)
     if not (isinstance(rows, int) and isinstance(cols, int)) or rows < 1 or cols < 1:
         raise TaskError(f"rows and cols must be positive ints, got rows={rows!r}, cols={cols!r}")
-    h, w = arr.shape[:2]
+    if isinstance(rgb, Image.Image):
+        w, h = rgb.size
+    else:
+        rgb = _as_rgb_array(rgb)
+        h, w = rgb.shape[:2]
     if h < rows or w < cols:
         raise TaskError(f"a {w}x{h} image cannot hold a {rows}x{cols} grid (need at least one pixel per cell)")
-    # Sample every `step`-th pixel when cells are large: >= 12 x 12 samples per cell (a cell/4 line still spans
-    # >= 3 samples; with 8 the window edges quantise too coarsely for offset lines) read as reliably as all
-    # pixels at a fraction of the cost (n=8 at 512 px reads 1/25 of the pixels, n=16 1/4, n=32 all).
-    step = max(1, int(min(h / rows, w / cols) // 12))
+    # Average step x step pixel blocks when cells are large (>= 8 x 8 blocks per cell remain): box averaging keeps
+    # every pixel's ink (unlike subsampling), so window edges may quantise to blocks without losing thin or
+    # offset lines; n=8 at 512 px reads a 64 x 64 array, n=32 a 256 x 256 one. PIL's C `reduce` does the averaging
+    # (on the PIL image itself when given one, which saves a round trip through numpy).
+    step = max(1, int(min(h / rows, w / cols) // 8))
     if step > 1:
-        arr = arr[::step, ::step]
+        img = rgb.convert("RGB") if isinstance(rgb, Image.Image) else Image.fromarray(np.ascontiguousarray(rgb))
+        rgb = img.reduce(step)
+    arr = _as_rgb_array(rgb)
     units = _red_units(arr, t.red_lo, t.red_hi)
     scale = float(round(t.red_hi) - round(t.red_lo))
     hs, ws = arr.shape[:2]
-    rowsum = np.zeros((hs + 1, ws), dtype=np.int32)
-    np.cumsum(units, axis=0, dtype=np.int32, out=rowsum[1:])
     ch, cw = h / rows / step, w / cols / step     # cell size in sample units
     r_idx = np.arange(rows, dtype=np.float64)
     c_idx = np.arange(cols, dtype=np.float64)
 
+    # Every window first (rows spans only matter for the prefix sums), then all box means from one pass.
     y0, y1 = _edges((r_idx + t.margin) * ch, (r_idx + 1 - t.margin) * ch, hs)
     x0, x1 = _edges((c_idx + t.margin) * cw, (c_idx + 1 - t.margin) * cw, ws)
-    centre = _box_means(rowsum, y0, y1, x0, x1) / scale
-
     # Join windows never shrink below one sample deep / one sample either side of the midpoint (small renders).
     dep_x, dep_y = max(t.join_depth * cw, 1.0), max(t.join_depth * ch, 1.0)
     len_x, len_y = max(t.join_halflen * cw, 1.0), max(t.join_halflen * ch, 1.0)
+    bx = np.arange(1, cols, dtype=np.float64) * cw
+    ya, yb = _edges((r_idx + 0.5) * ch - len_y, (r_idx + 0.5) * ch + len_y, hs)
+    by = np.arange(1, rows, dtype=np.float64) * ch
+    up_edges, down_edges = _edges(by - dep_y, by, hs), _edges(by, by + dep_y, hs)
+    rowsum = _RowPrefix(units, [y0, y1, ya, yb, *up_edges, *down_edges])
+
+    centre = _box_means(rowsum, y0, y1, x0, x1) / scale
     # A join needs red on BOTH sides of the boundary (a line stopping at the boundary is not a join).
     join_h = np.zeros((rows, max(cols - 1, 0)))
     if cols > 1:
-        bx = np.arange(1, cols, dtype=np.float64) * cw
-        my = (r_idx + 0.5) * ch
-        ya, yb = _edges(my - len_y, my + len_y, hs)
         left = _box_means(rowsum, ya, yb, *_edges(bx - dep_x, bx, ws))
         right = _box_means(rowsum, ya, yb, *_edges(bx, bx + dep_x, ws))
         join_h = np.minimum(left, right) / scale
     join_v = np.zeros((max(rows - 1, 0), cols))
     if rows > 1:
-        by = np.arange(1, rows, dtype=np.float64) * ch
         mx = (c_idx + 0.5) * cw
         xa, xb = _edges(mx - len_x, mx + len_x, ws)
-        up = _box_means(rowsum, *_edges(by - dep_y, by, hs), xa, xb)
-        down = _box_means(rowsum, *_edges(by, by + dep_y, hs), xa, xb)
+        up = _box_means(rowsum, *up_edges, xa, xb)
+        down = _box_means(rowsum, *down_edges, xa, xb)
         join_v = np.minimum(up, down) / scale
     return centre, join_h, join_v
 

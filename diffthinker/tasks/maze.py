@@ -347,7 +347,7 @@ class MazeTask(Task):
         n = instance.n
         if min(image.size) < n:
             return ParseFailure(f"a {image.size[0]}x{image.size[1]} image is too small for a {n}x{n} maze")
-        moves = read_drawn_path(np.asarray(image), n, n, instance.start, instance.end)
+        moves = read_drawn_path(image, n, n, instance.start, instance.end)
         if isinstance(moves, ParseFailure):
             return moves
         return MazeAnswer(moves)
