@@ -384,6 +384,32 @@ def _run_gallery(args: argparse.Namespace) -> int:
     return 0
 
 
+# ============================================================================================== train
+def _add_train(p: argparse.ArgumentParser) -> None:
+    # The same arguments as diffthinker.diffusion.training.add_train_arguments, declared here so that building the
+    # parser does not import torch (a test checks the two stay identical).
+    kinds = p.add_subparsers(dest="kind", required=True, metavar="KIND")
+    p = kinds.add_parser("diffusion", help="the diffusion reasoner (flow matching under accelerate)",
+                         description="Train the diffusion reasoner; the same as training/train_diffusion.py. "
+                                     "Options go before the key=value overrides.")
+    p.add_argument("--config", type=Path, help="YAML config (training/configs/*.yaml); defaults when omitted")
+    p.add_argument("--resume", nargs="?", const="latest", default=None, metavar="latest|PATH",
+                   help="continue from the newest checkpoint in output_dir (or the given checkpoint folder)")
+    p.add_argument("--output-dir", help="shorthand for output_dir=...")
+    p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    p.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="dotted config overrides with YAML values, e.g. optim.lr=3e-4 data.levels=[maze:8] "
+                        "model.overrides.num_layers=6")
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    """``diffthinker train diffusion --config C [overrides]``: the same function as training/train_diffusion.py."""
+    from .diffusion.training import run_from_args, setup_logging
+
+    setup_logging()
+    return run_from_args(args, args._argv)
+
+
 # ============================================================================================== table + main
 @dataclass(frozen=True)
 class Command:
@@ -399,6 +425,7 @@ COMMANDS: dict[str, Command] = {
     "render": Command("render a dataset's problem and solution images", _add_render, _run_render),
     "verify": Command("parse and verify solution images; print accuracy as JSON", _add_verify, _run_verify),
     "gallery": Command("render, parse back and verify one puzzle per task and level", _add_gallery, _run_gallery),
+    "train": Command("train a model: `train diffusion --config C [key=value ...]`", _add_train, _run_train),
 }
 
 
