@@ -101,7 +101,7 @@ from PIL import Image, ImageDraw
 
 from .base import Answer, Instance, OfficialItem, ParseFailure, Task, TaskError, Verdict, register_task
 from .officialio import read_answers_json, write_answers_json
-from .gridpath import MOVES, parse_moves_text, read_drawn_path
+from .gridpath import MOVES, moves_answer_from_text, read_drawn_path
 
 __all__ = ["LEVELS", "MAX_TRIES", "MIN_CELL_PX", "FrozenLakeAnswer", "FrozenLakeInstance", "FrozenLakeLevel", "FrozenLakeTask",
            "parse_table", "random_map", "shortest_path", "table_text"]
@@ -580,12 +580,7 @@ class FrozenLakeTask(Task):
 
     def parse_text(self, text: str, instance: FrozenLakeInstance | None = None
                    ) -> FrozenLakeAnswer | ParseFailure:
-        if not isinstance(text, str):
-            return ParseFailure(f"expected text, got {type(text).__name__}")
-        moves = parse_moves_text(text)
-        if moves is None:
-            return ParseFailure("no run of U/D/L/R moves found in the text")
-        return FrozenLakeAnswer(moves)
+        return moves_answer_from_text(text, FrozenLakeAnswer)
 
     # ----------------------------------------------------------------- official folders
     def read_official(self, folder: Path) -> list[OfficialItem]:

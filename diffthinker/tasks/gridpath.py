@@ -43,7 +43,7 @@ from PIL import Image
 from .base import ParseFailure, TaskError
 
 __all__ = ["MOVES", "PathThresholds", "cell_scores", "cells_to_moves", "drawn_graph", "moves_to_cells",
-           "parse_moves_text", "read_drawn_path", "redness"]
+           "moves_answer_from_text", "parse_moves_text", "read_drawn_path", "redness"]
 
 #: Move letter -> (d_row, d_col). Rows go down with D (published convention).
 MOVES: dict[str, tuple[int, int]] = {"U": (-1, 0), "D": (1, 0), "L": (0, -1), "R": (0, 1)}
@@ -59,6 +59,16 @@ def parse_moves_text(text: str) -> str | None:
     """The moves of the LAST run of U/D/L/R letters in ``text`` (a model states its final answer last), or None."""
     runs = _MOVES_RUN.findall(text)
     return re.sub(r"[^UDLR]", "", runs[-1]) if runs else None
+
+
+def moves_answer_from_text(text, make):
+    """``make(moves)`` for the last run of moves in ``text`` (see ``parse_moves_text``), or a ParseFailure."""
+    if not isinstance(text, str):
+        return ParseFailure(f"expected text, got {type(text).__name__}")
+    moves = parse_moves_text(text)
+    if moves is None:
+        return ParseFailure("no run of U/D/L/R moves found in the text")
+    return make(moves)
 
 
 def moves_to_cells(start: tuple[int, int], moves: str) -> list[tuple[int, int]]:

@@ -54,7 +54,7 @@ from PIL import Image, ImageDraw
 from . import draw
 from .base import Answer, Instance, OfficialItem, ParseFailure, Task, TaskError, Verdict, register_task
 from .officialio import read_answers_json, write_answers_json
-from .gridpath import MOVES, moves_to_cells, parse_moves_text, read_drawn_path
+from .gridpath import MOVES, moves_answer_from_text, moves_to_cells, read_drawn_path
 
 __all__ = ["LEVELS", "MazeAnswer", "MazeInstance", "MazeLevel", "MazeTask", "WALL_BITS"]
 
@@ -379,12 +379,7 @@ class MazeTask(Task):
 
     def parse_text(self, text: str, instance: MazeInstance | None = None) -> MazeAnswer | ParseFailure:
         """The last run of U/D/L/R letters in ``text`` (separators allowed), e.g. "... answer: R R D, L"."""
-        if not isinstance(text, str):
-            return ParseFailure(f"expected text, got {type(text).__name__}")
-        moves = parse_moves_text(text)
-        if moves is None:
-            return ParseFailure("no run of U/D/L/R moves found in the text")
-        return MazeAnswer(moves)
+        return moves_answer_from_text(text, MazeAnswer)
 
     # ------------------------------------------------------------------ official folders
     def read_official(self, folder: Path) -> list[OfficialItem]:
