@@ -1,0 +1,168 @@
+"""CPU training benchmark of the diffusion reasoner: train a preset for a time budget, record the learning curve.
+
+    python benchmarks/bench_diffusion.py --config training/configs/tiny_cpu_maze8.yaml --name maze8 --minutes 60
+    python benchmarks/bench_diffusion.py --config training/configs/tiny_cpu_maze8.yaml --name maze8 --minutes 180 \
+        --resume                    # continue the same run (constant LR: identical to one long run)
+    python benchmarks/bench_diffusion.py --report runs/bench/maze8 runs/bench/vsp --plot docs/img/curves.png
+
+A run is ``training/train_diffusion.py`` itself (``diffthinker.diffusion.training.train``) with the benchmark's
+overrides: ``output_dir=runs/bench/<name>``, ``max_minutes=<minutes>`` and an evaluation set of ``--eval-n`` fresh
+seeded puzzles (default 200; excluded from training by content hash) solved with one sample and 20 Euler steps
+every ``--eval-every`` steps and at the end. Extra ``key=value`` arguments go to the config as on the training
+command line.
+
+The report (``benchmarks/results/diffusion_<name>.json`` and a plot) is built from the run's ``metrics.jsonl``:
+steps/s (mean of the logged windows), peak resident memory, and the solve-rate curve against training minutes
+(evaluation time excluded). ``--report`` rebuilds reports from finished (or interrupted) runs without training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shlex
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    path = run_dir / "metrics.jsonl"
+    if not path.is_file():
+        raise SystemExit(f"no metrics.jsonl in {run_dir}: not a training run directory")
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def summarize(run_dir: Path) -> dict[str, Any]:
+    """The numbers a benchmark reports, from a run directory's metrics.jsonl and resolved config."""
+    records = read_metrics(run_dir)
+    train = [r for r in records if r.get("event") == "train"]
+    evals = [r for r in records if r.get("event") == "eval"]
+    # A resumed run appends to metrics.jsonl; the last record of each step wins.
+    evals = list({r["step"]: r for r in evals}.values())
+    evals.sort(key=lambda r: r["step"])
+    sps = [r["steps_per_s"] for r in train if r.get("steps_per_s")]
+    # the resolved config: the exported pipeline's copy, else the newest checkpoint's
+    cfgs = sorted(run_dir.glob("checkpoints/*/config.yaml")) + sorted(run_dir.glob("*/config.yaml"))
+    cfg_path = run_dir / "pipeline" / "training_config.yaml"
+    if not cfg_path.is_file() and cfgs:
+        cfg_path = cfgs[-1]
+    summary: dict[str, Any] = {
+        "run_dir": str(run_dir),
+        "config": cfg_path.read_text() if cfg_path.is_file() else None,
+        "steps": train[-1]["step"] if train else 0,
+        "train_minutes": round(train[-1]["train_seconds"] / 60, 2) if train else 0.0,
+        "steps_per_s_mean": round(sum(sps) / len(sps), 3) if sps else None,
+        "peak_rss_mb": max((r.get("peak_rss_mb", 0.0) for r in train), default=None),
+        "curve": [{"step": r["step"], "train_minutes": round(r["train_seconds"] / 60, 2),
+                   "solve_rate": r["solve_rate"], "correct": r["correct"], "n": r["n"],
+                   "parse_failures": r["parse_failures"], "per_level": r.get("per_level", {})} for r in evals],
+    }
+    summary["final"] = summary["curve"][-1] if summary["curve"] else None
+    summary["best"] = max(summary["curve"], key=lambda c: c["solve_rate"]) if summary["curve"] else None
+    return summary
+
+
+def plot_curves(summaries: Sequence[dict[str, Any]], labels: Sequence[str], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
+    for s, label in zip(summaries, labels):
+        xs = [c["train_minutes"] for c in s["curve"]]
+        ys = [100 * c["solve_rate"] for c in s["curve"]]
+        ax.plot(xs, ys, marker="o", markersize=3, label=label)
+    ax.axhline(90, color="grey", linestyle="--", linewidth=0.8, label="target 90%")
+    ax.set_xlabel("training minutes (evaluation excluded)")
+    ax.set_ylabel("solve rate, % (1 sample, 20 Euler steps)")
+    ax.set_ylim(-2, 102)
+    ax.grid(alpha=0.3)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def machine() -> dict[str, Any]:
+    import torch
+
+    return {"platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
+            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "load_avg_at_end": os.getloadavg() if hasattr(os, "getloadavg") else None}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", type=Path, help="training YAML (training/configs/...)")
+    ap.add_argument("--name", help="run name: runs/bench/<name>, benchmarks/results/diffusion_<name>.json")
+    ap.add_argument("--minutes", type=float, default=60.0, help="training-time budget (evaluation excluded)")
+    ap.add_argument("--eval-n", type=int, default=200, help="fresh seeded validation puzzles")
+    ap.add_argument("--eval-every", type=int, default=500, help="evaluate every this many optimizer steps")
+    ap.add_argument("--resume", action="store_true", help="continue runs/bench/<name> from its last checkpoint")
+    ap.add_argument("--runs-root", type=Path, default=ROOT / "runs" / "bench")
+    ap.add_argument("--report", type=Path, nargs="+", help="only report these run directories (no training)")
+    ap.add_argument("--plot", type=Path, help="learning-curve PNG (default docs/img/diffusion_<name>.png)")
+    ap.add_argument("--labels", nargs="+", help="legend labels for --report runs")
+    ap.add_argument("overrides", nargs="*", help="key=value config overrides, as for train_diffusion.py")
+    args = ap.parse_args(argv)
+
+    if args.report:
+        summaries = [summarize(p) for p in args.report]
+        labels = args.labels or [p.name for p in args.report]
+        if len(labels) != len(summaries):
+            raise SystemExit(f"--labels has {len(labels)} names for {len(summaries)} runs")
+        plot = args.plot or ROOT / "docs" / "img" / "diffusion_curves.png"
+        plot_curves(summaries, labels, plot, "tiny-cpu on 2 CPU cores")
+        for s, label in zip(summaries, labels):
+            print(json.dumps({"run": label, "steps": s["steps"], "train_minutes": s["train_minutes"],
+                              "steps_per_s": s["steps_per_s_mean"], "peak_rss_mb": s["peak_rss_mb"],
+                              "final": s["final"] and s["final"]["solve_rate"],
+                              "best": s["best"] and s["best"]["solve_rate"]}))
+        print(f"plot: {plot}")
+        return 0
+
+    if args.config is None or args.name is None:
+        raise SystemExit("--config and --name are required (or --report RUN_DIR...)")
+    from diffthinker.diffusion.training import load_config, setup_logging, train
+
+    run_dir = args.runs_root / args.name
+    overrides = [f"output_dir={run_dir}", f"max_minutes={args.minutes}", "max_steps=1000000",
+                 f"eval.n={args.eval_n}", f"eval.every={args.eval_every}", "eval.num_inference_steps=20",
+                 f"checkpoint.every={args.eval_every}", *args.overrides]
+    if args.resume:
+        overrides.append("checkpoint.resume=latest")
+    cfg = load_config(args.config, overrides)
+    setup_logging()
+    command = [sys.executable, *sys.argv] if argv is None else ["bench_diffusion.py", *argv]
+    started = dt.datetime.now(dt.timezone.utc)
+    result = train(cfg, command=command)
+    summary = summarize(run_dir)
+    summary.update({
+        "name": args.name, "command": shlex.join(command), "seed": cfg.seed, "minutes_budget": args.minutes,
+        "date": started.date().isoformat(), "machine": machine(),
+        "pipeline_dir": str(result.pipeline_dir) if result.pipeline_dir else None,
+    })
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out_json = RESULTS / f"diffusion_{args.name}.json"
+    tmp = out_json.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(summary, indent=2) + "\n")
+    os.replace(tmp, out_json)
+    plot = args.plot or ROOT / "docs" / "img" / f"diffusion_{args.name}.png"
+    plot_curves([summary], [args.name], plot, f"{args.name}: {cfg.model.preset}, seed {cfg.seed}")
+    print(json.dumps({k: summary[k] for k in ("steps", "train_minutes", "steps_per_s_mean", "peak_rss_mb")}))
+    print(f"final: {summary['final']}\nresults: {out_json}\nplot: {plot}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
