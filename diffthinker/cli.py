@@ -11,6 +11,12 @@ eval, compare, demo) are one entry each:
   on stdout;
 - ``gallery --out DIR [--size PX] [--task T ...]``: a problem/solution pair per task and level, parsed back and
   verified, with a README.md page.
+- ``solve --checkpoint CKPT --data DIR|--images DIR --samples N --select verifier|vote|first --out OUTDIR``:
+  N parallel samples per puzzle, one selected; ``<id>.png`` per item (``verify --images`` scores it) and
+  ``answers.json`` (see ``diffthinker.inference.solve_to_folder``);
+- ``eval --checkpoint CKPT|--images DIR --data DIR [--samples 1,4,8] [--select verifier,vote] --json OUT.json
+  [--report OUT.md]``: accuracy per task, level, N and rule (see ``diffthinker.evaluate``);
+- ``compare RUN.json... --out DIR``: a head-to-head markdown table and plots (see ``diffthinker.compare``).
 
 ``--data`` accepts a dataset folder or an official test folder (imported on the fly). Bad input (unknown task
 or level, missing or non-dataset folder, existing output without --overwrite, ...) prints one line on stderr
@@ -410,6 +416,177 @@ def _run_train(args: argparse.Namespace) -> int:
     return run_from_args(args, args._argv)
 
 
+# ============================================================================================== solve
+def _int_list(text: str) -> list[int]:
+    """``1,4,8`` -> [1, 4, 8] (positive ints), else an argparse error naming the value."""
+    parts = [t.strip() for t in text.split(",") if t.strip()]
+    try:
+        values = [int(t) for t in parts]
+    except ValueError:
+        values = []
+    if not values or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers such as 1,4,8, got {text!r}")
+    return values
+
+
+def _rule_list(text: str) -> list[str]:
+    from .selection import SELECTION_RULES
+
+    rules = [t.strip() for t in text.split(",") if t.strip()]
+    bad = [r for r in rules if r not in SELECTION_RULES]
+    if not rules or bad:
+        raise argparse.ArgumentTypeError(f"expected comma-separated rules from {list(SELECTION_RULES)}, got {text!r}")
+    return rules
+
+
+def _add_sampling(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", type=Path, required=True,
+                   help="a pipeline folder (model_index.json) or an MLLM policy folder (diffthinker_policy.json)")
+    p.add_argument("--steps", type=_positive, default=None, help="denoising steps (default: the solver's, 20)")
+    p.add_argument("--batch-size", type=_positive, default=None,
+                   help="model rows (puzzles x samples) per batched call (default 64)")
+    p.add_argument("--seed", type=_non_negative, default=0, help="run seed; sample k of item i is seeded from "
+                                                                  "(seed, item id, k)")
+    p.add_argument("--name", help="system name in reports (default: from the checkpoint folder)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _add_solve(p: argparse.ArgumentParser) -> None:
+    _add_sampling(p)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", type=Path, help="dataset folder (or an official test folder) of puzzles")
+    src.add_argument("--images", type=Path, help="folder of bare puzzle images (needs --task; no verification)")
+    p.add_argument("--task", help="the task of --images puzzles")
+    p.add_argument("--samples", type=_positive, default=1, help="samples per puzzle N (default 1)")
+    p.add_argument("--select", choices=("verifier", "vote", "first"), default="verifier",
+                   help="how to pick one of the N samples (default verifier)")
+    p.add_argument("--save-trajectory", action="store_true",
+                   help="write the predicted-clean frames of the selected sample: trajectories/<id>.png and .gif")
+    p.add_argument("--save-candidates", action="store_true", help="write all N samples: candidates/<id>/<k>.png")
+    p.add_argument("--out", type=Path, required=True, help="output folder: <id>.png per item and answers.json")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output atomically")
+
+
+def _load_solver_for(args: argparse.Namespace) -> Any:
+    from accelerate import PartialState
+
+    from .inference import load_solver
+
+    state = PartialState()
+    device = state.device if state.device.type != "cpu" else None
+    return load_solver(args.checkpoint, device=device, name=args.name)
+
+
+def _solver_items(args: argparse.Namespace, solver: Any) -> list[Any]:
+    from .inference import image_items, load_items
+
+    size = getattr(solver, "resolution", None)
+    if getattr(args, "images", None) is not None and getattr(args, "data", None) is None:
+        if not args.task:
+            raise TaskError("--images needs --task (bare puzzle images carry no task)")
+        return image_items(args.images, get_task(args.task).id)
+    if args.task:
+        raise TaskError("--task goes with --images; a dataset names each item's task")
+    return load_items(args.data, size=size)
+
+
+def _run_solve(args: argparse.Namespace) -> int:
+    from .data import store
+    from .inference import solve_to_folder
+
+    store.check_output(args.out, args.overwrite)
+    solver = _load_solver_for(args)
+    items = _solver_items(args, solver)
+    summary = solve_to_folder(
+        solver, items, args.out, num_samples=args.samples, select=args.select, seed=args.seed,
+        num_inference_steps=args.steps, batch_size=args.batch_size, save_trajectory=args.save_trajectory,
+        save_candidates=args.save_candidates, overwrite=args.overwrite, command=args._argv,
+        source=str(args.data or args.images), progress=not args.quiet)
+    if summary is not None:
+        acc = summary["accuracy"]
+        _say(f"solved {summary['total']} puzzles with {solver.name} (N={args.samples}, select {args.select}) "
+             + (f"accuracy {acc:.3f} ({summary['correct']}/{summary['total']}), " if acc is not None else "")
+             + f"{summary['seconds_per_puzzle']:.3f} s/puzzle -> {args.out}")
+    return 0
+
+
+# ============================================================================================== eval
+def _add_eval(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", type=Path, required=True, help="dataset folder (or an official test folder)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", type=Path, help="a pipeline or MLLM policy folder to run")
+    src.add_argument("--images", type=Path,
+                     help="instead of a model: a folder of solved images <id>.png (or <official_id>.png) from any "
+                          "system; missing or unreadable images count as wrong")
+    p.add_argument("--samples", type=_int_list, default=[1], help="comma-separated N values (default 1)")
+    p.add_argument("--select", type=_rule_list, default=["verifier"],
+                   help="comma-separated selection rules: verifier, vote, first (default verifier)")
+    p.add_argument("--steps", type=_positive, default=None, help="denoising steps (default: the solver's, 20)")
+    p.add_argument("--batch-size", type=_positive, default=None, help="model rows per batched call (default 64)")
+    p.add_argument("--seed", type=_non_negative, default=0, help="run seed (default 0)")
+    p.add_argument("--name", help="system name in reports (default: the checkpoint or images folder name)")
+    p.add_argument("--examples", type=_non_negative, default=3,
+                   help="solved and failed example pictures kept per task (default 3 each)")
+    p.add_argument("--json", type=Path, required=True, help="the run JSON (what `compare` reads)")
+    p.add_argument("--report", type=Path, help="also write a markdown report here")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate_images, evaluate_solver, make_run, markdown_report, write_run
+
+    for opt, path in (("--json", args.json), ("--report", args.report)):
+        if path is not None and not path.parent.is_dir():
+            raise TaskError(f"{opt}: parent folder {path.parent} does not exist")
+    if args.images is not None:
+        model_only = [o for o, v in (("--samples", args.samples != [1]), ("--select", args.select != ["verifier"]),
+                                     ("--steps", args.steps), ("--batch-size", args.batch_size)) if v]
+        if model_only:
+            raise TaskError(f"{', '.join(model_only)} need a model (--checkpoint); --images scores given outputs")
+        records, shots = evaluate_images(args.data, args.images, examples=args.examples)
+        system = {"name": args.name or args.images.resolve().name, "kind": "images", "images": str(args.images)}
+        config = {"samples": [1], "select": ["given"]}
+    else:
+        solver = _load_solver_for(args)
+        from .inference import load_items
+
+        items = load_items(args.data, size=getattr(solver, "resolution", None))
+        records, shots = evaluate_solver(solver, items, samples=args.samples, select=args.select, seed=args.seed,
+                                         num_inference_steps=args.steps, batch_size=args.batch_size,
+                                         examples=args.examples, progress=not args.quiet)
+        if not records:  # a non-main accelerate process: the main one writes
+            return 0
+        system = {"name": solver.name, "kind": solver.kind, "checkpoint": str(args.checkpoint)}
+        config = {"samples": sorted(set(args.samples)), "select": list(dict.fromkeys(args.select)),
+                  "seed": args.seed, "steps": args.steps, "batch_size": args.batch_size}
+    run = make_run(system, args.data, config, records, command=args._argv)
+    write_run(args.json, run, shots)
+    if args.report is not None:
+        args.report.write_text(markdown_report(run))
+    pooled = {r["task"] for r in run["summary"] if r["level"] == "all"}
+    for r in run["summary"]:
+        if r["level"] == "all" or r["task"] not in pooled:
+            _say(f"{r['task']} {r['level']} N={r['samples']} {r['select']}: accuracy {r['accuracy']:.3f} "
+                 f"({r['correct']}/{r['n']})")
+    _say(f"wrote {args.json}" + (f" and {args.report}" if args.report else ""))
+    return 0
+
+
+# ============================================================================================== compare
+def _add_compare(p: argparse.ArgumentParser) -> None:
+    p.add_argument("runs", type=Path, nargs="+", metavar="RUN.json", help="run files written by `eval --json`")
+    p.add_argument("--out", type=Path, required=True, help="output folder: README.md, plots, comparison.json")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output atomically")
+
+
+def _run_compare(args: argparse.Namespace) -> int:
+    from .compare import compare_runs
+
+    compare_runs(args.runs, args.out, overwrite=args.overwrite, command=args._argv)
+    _say(f"compared {len(args.runs)} run(s) -> {args.out / 'README.md'}")
+    return 0
+
+
 # ============================================================================================== table + main
 @dataclass(frozen=True)
 class Command:
@@ -426,6 +603,12 @@ COMMANDS: dict[str, Command] = {
     "verify": Command("parse and verify solution images; print accuracy as JSON", _add_verify, _run_verify),
     "gallery": Command("render, parse back and verify one puzzle per task and level", _add_gallery, _run_gallery),
     "train": Command("train a model: `train diffusion --config C [key=value ...]`", _add_train, _run_train),
+    "solve": Command("solve puzzles with N parallel samples and a selection rule; write images + answers.json",
+                     _add_solve, _run_solve),
+    "eval": Command("evaluate a checkpoint (or a folder of solved images) per task, level, N and rule",
+                    _add_eval, _run_eval),
+    "compare": Command("head-to-head report of several eval runs: markdown table and plots", _add_compare,
+                       _run_compare),
 }
 
 
