@@ -1,0 +1,125 @@
+"""Puzzles for the MLLM track: the fixed evaluation set and the training stream that never touches it.
+
+The evaluation rule is the diffusion track's (``diffthinker.diffusion.data.validation_set``), restated here because
+the tracks do not import each other: for each ``task:level`` spec, consecutive seeds from ``seed`` (default 0),
+skipping puzzles whose content hash was already taken, until the spec's share of ``n`` is reached (``n`` split
+evenly, the first specs taking the remainder). With the same specs, n and seed both tracks evaluate on the very
+same puzzles (a test checks the two functions agree).
+
+Training puzzle ``g`` of a stream uses seed ``seed_start + g`` (plus ``a * 2**40`` on its ``a``-th collision with a
+blocked content hash: the evaluation set and any ``exclude`` folders), for spec ``specs[g % len(specs)]``. It is a
+pure function of ``g``, so a resumed run continues the exact stream from its puzzle counter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from diffthinker.tasks import get_task
+from diffthinker.tasks.base import Instance, TaskError
+
+__all__ = ["LevelSpec", "Puzzle", "PuzzleStream", "eval_puzzles", "parse_specs"]
+
+RETRY_STRIDE = 1 << 40
+MAX_ATTEMPTS = 10_000
+
+
+@dataclass(frozen=True)
+class LevelSpec:
+    task: str   # versioned id
+    level: str
+
+    def __str__(self) -> str:
+        return f"{self.task}:{self.level}"
+
+
+@dataclass(frozen=True)
+class Puzzle:
+    """One puzzle of a stream or evaluation set."""
+
+    spec: LevelSpec
+    seed: int
+    instance: Instance
+    content_hash: str
+
+
+def parse_specs(entries: Sequence[str] | str, what: str = "data.levels") -> list[LevelSpec]:
+    """``["maze:8", "frozenlake:vsp3"]`` (or ``"maze"`` for the default level) -> specs; errors name the entry."""
+    if isinstance(entries, str):
+        entries = [entries]
+    if not entries:
+        raise TaskError(f"{what} is empty; expected at least one 'task:level' entry such as 'maze:8'")
+    out: list[LevelSpec] = []
+    for entry in entries:
+        if not isinstance(entry, str) or not entry.strip():
+            raise TaskError(f"{what} entry {entry!r} is not a 'task:level' string (e.g. 'maze:8')")
+        name, _, level = entry.strip().partition(":")
+        try:
+            task = get_task(name)
+            level = level or task.default_level
+            task.level_config(level)
+        except TaskError as exc:
+            raise TaskError(f"{what} entry {entry!r}: {exc}") from None
+        spec = LevelSpec(task.id, level)
+        if spec in out:
+            raise TaskError(f"{what} lists {spec} twice; expected each 'task:level' once")
+        out.append(spec)
+    return out
+
+
+def eval_puzzles(specs: Sequence[LevelSpec], n: int, seed: int = 0, max_skips: int = 10_000) -> list[Puzzle]:
+    """``n`` distinct puzzles split evenly over ``specs``, in spec order (the rule in the module docstring)."""
+    if n < 1:
+        raise TaskError(f"the evaluation set size must be positive, got {n}")
+    out: list[Puzzle] = []
+    base, extra = divmod(n, len(specs))
+    for k, spec in enumerate(specs):
+        want = base + (1 if k < extra else 0)
+        task = get_task(spec.task)
+        seen: set[str] = set()
+        s, skipped = seed, 0
+        while len(seen) < want:
+            inst = task.generate(spec.level, s)
+            digest = task.content_hash(inst)
+            if digest in seen:
+                skipped += 1
+                if skipped > max_skips:
+                    raise TaskError(f"evaluation set: {spec} has only {len(seen)} distinct puzzles from seed {seed} "
+                                    f"after skipping {skipped} duplicates; expected {want}")
+            else:
+                seen.add(digest)
+                out.append(Puzzle(spec, s, inst, digest))
+            s += 1
+    return out
+
+
+class PuzzleStream:
+    """The training puzzles: ``stream[g]`` is puzzle ``g`` (see the module docstring); never a blocked hash."""
+
+    def __init__(self, specs: Sequence[LevelSpec], *, seed_start: int = 1_000_000,
+                 blocked: Iterable[str] = ()):
+        if not specs:
+            raise TaskError("a puzzle stream needs at least one level spec")
+        if seed_start < 0:
+            raise TaskError(f"seed_start must be >= 0, got {seed_start}")
+        self.specs = list(specs)
+        self.seed_start = seed_start
+        self.blocked = frozenset(blocked)
+
+    def __getitem__(self, g: int) -> Puzzle:
+        if g < 0:
+            raise IndexError(g)
+        spec = self.specs[g % len(self.specs)]
+        task = get_task(spec.task)
+        for attempt in range(MAX_ATTEMPTS):
+            seed = self.seed_start + g + attempt * RETRY_STRIDE
+            inst = task.generate(spec.level, seed)
+            digest = task.content_hash(inst)
+            if digest not in self.blocked:
+                return Puzzle(spec, seed, inst, digest)
+        raise TaskError(f"training puzzle {g} of {spec}: {MAX_ATTEMPTS} candidates in a row were evaluation/test "
+                        "puzzles; expected a level with more distinct puzzles than the blocked set")
+
+    def take(self, start: int, count: int) -> list[Puzzle]:
+        return [self[g] for g in range(start, start + count)]

@@ -1,0 +1,187 @@
+"""Generation (per-row seeds, Gumbel-max sampling, truncation), prompts, rewards (graded + TRL callable), the
+Solver protocol, the evaluation/training puzzle sets, and the vLLM config."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from diffthinker.solver_api import RawCandidate, Solver
+from diffthinker.tasks import get_task
+from diffthinker.tasks.base import TaskError
+from mllm_baselines.data import LevelSpec, PuzzleStream, eval_puzzles, parse_specs
+from mllm_baselines.generation import (
+    HFGenerator,
+    PerRowSampler,
+    SamplingConfig,
+    VLLMConfig,
+    VLLMGenerator,
+    derive_seed,
+    truncate_logits,
+)
+from mllm_baselines.prompts import build_prompt, target_text
+from mllm_baselines.rewards import PuzzleReward, RewardConfig, score_completion
+from mllm_baselines.solver import MLLMSolver, load_mllm_solver
+
+MAZE = get_task("maze")
+LAKE = get_task("frozenlake")
+
+
+# ============================================================================================== sampling
+def test_gumbel_sampler_draws_from_softmax_of_truncated_logits():
+    logits = torch.tensor([[2.0, 1.0, 0.0, -1.0]])
+    probs = torch.softmax(logits / 0.7, -1)[0]
+    n = 4000
+    counts = torch.zeros(4)
+    sampler = PerRowSampler([torch.Generator().manual_seed(s) for s in range(n)], SamplingConfig(temperature=0.7))
+    picks = sampler(None, logits.expand(n, 4)).argmax(-1)
+    counts += torch.bincount(picks, minlength=4)
+    # 4000 draws: each frequency within 4 standard errors of its probability
+    se = (probs * (1 - probs) / n).sqrt()
+    assert ((counts / n - probs).abs() < 4 * se + 1e-3).all()
+    # top-k 2 never picks the two smallest; greedy is argmax
+    k2 = PerRowSampler([torch.Generator().manual_seed(s) for s in range(200)], SamplingConfig(top_k=2))
+    assert set(k2(None, logits.expand(200, 4)).argmax(-1).tolist()) == {0, 1}
+    assert PerRowSampler([], SamplingConfig(temperature=0))(None, logits).argmax(-1).item() == 0
+
+
+def test_top_p_keeps_the_crossing_token():
+    scores = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
+    kept = torch.isfinite(truncate_logits(scores, 0, 0.7))
+    assert kept.tolist() == [[True, True, False, False]]
+    assert torch.isfinite(truncate_logits(scores, 0, 0.5)).tolist() == [[True, False, False, False]]
+    with pytest.raises(TaskError, match="top_p"):
+        SamplingConfig(top_p=0)
+    with pytest.raises(TaskError, match="temperature"):
+        SamplingConfig(temperature=-1)
+
+
+def test_generation_rows_do_not_depend_on_batching(tiny_policy):
+    prompts = [build_prompt(MAZE, instance=MAZE.generate("8", s)) for s in range(3)]
+    rows = [prompts[0], prompts[0], prompts[1], prompts[2]]
+    seeds = [11, 12, 13, 14]
+    gen = HFGenerator()
+    full = gen.generate(tiny_policy, rows, seeds, SamplingConfig(), 10, batch_size=4)
+    single = [gen.generate(tiny_policy, [p], [s], SamplingConfig(), 10)[0] for p, s in zip(rows, seeds)]
+    assert [c.ids for c in full] == [c.ids for c in single]
+    assert full[0].ids != full[1].ids  # two seeds of one prompt differ
+    for c in full:  # no EOS within budget: truncated, full length; else EOS is the last token
+        assert (c.truncated and len(c.ids) == 10) or (not c.truncated and c.ids[-1] == tiny_policy.eos_id)
+    greedy = gen.generate(tiny_policy, rows[:2], [1, 2], SamplingConfig(temperature=0), 10)
+    assert greedy[0].ids == greedy[1].ids
+
+
+def test_derive_seed_is_stable_and_63_bit():
+    assert derive_seed("rl", 3, 1) == derive_seed("rl", 3, 1) != derive_seed("rl", 3, 2)
+    assert 0 <= derive_seed(1) < 2 ** 63
+
+
+# ============================================================================================== prompts / rewards
+def test_targets_and_traces_parse_back_to_the_solver_answer():
+    for task, level in ((MAZE, "8"), (LAKE, "vsp3")):
+        for s in range(5):
+            inst = task.generate(level, s)
+            ans = task.solve(inst)
+            for reasoning in (False, True):
+                text = target_text(task, inst, reasoning=reasoning)
+                assert task.verify(inst, task.parse_text(text, inst)).correct
+            assert "path:" in target_text(task, inst, reasoning=True)
+            assert target_text(task, inst) == task.answer_to_text(ans)
+    with pytest.raises(TaskError, match="needs the puzzle instance"):
+        build_prompt(MAZE, mode="text")
+    with pytest.raises(TaskError, match="unknown prompt mode"):
+        build_prompt(MAZE, mode="audio", instance=MAZE.generate("8", 0))
+
+
+def test_graded_reward_orders_junk_invalid_partial_and_solved():
+    inst = MAZE.generate("8", 3)
+    moves = MAZE.answer_to_text(MAZE.solve(inst))
+    cfg = RewardConfig(optimal=0.5)
+    junk = score_completion(MAZE, inst, "no idea", cfg)
+    solved = score_completion(MAZE, inst, f"the path is {moves}", cfg)
+    inv = {"U": "D", "D": "U", "L": "R", "R": "L"}
+    detours = [d + inv[d] + moves for d in "UDLR" if MAZE.verify(inst, MAZE.parse_text(d + inv[d] + moves)).correct]
+    detour = score_completion(MAZE, inst, detours[0], cfg)  # a correct walk that is not the shortest
+    assert junk.reward == 0 and not junk.parsed
+    assert solved.correct and solved.optimal and solved.reward == pytest.approx(cfg.max_reward)
+    assert detour.correct and not detour.optimal and detour.reward == pytest.approx(cfg.max_reward - 0.5)
+    partial = score_completion(MAZE, inst, moves[:-1], cfg)  # stops one short: valid, not correct
+    assert partial.parsed and partial.valid and not partial.correct
+    assert junk.reward < partial.reward < solved.reward
+    with pytest.raises(TaskError, match="reward weight 'format'"):
+        RewardConfig(format="x")
+
+
+def test_trl_reward_callable_accepts_strings_and_chat_messages():
+    insts = [LAKE.generate("vsp3", s) for s in range(3)]
+    answers = [LAKE.answer_to_text(LAKE.solve(i)) for i in insts]
+    fn = PuzzleReward()
+    plain = fn([answers[0], "junk", answers[2]], task=["frozenlake"] * 3, instance=[i.to_json() for i in insts],
+               prompts=["p"] * 3, completion_ids=[[1]] * 3)
+    chat = PuzzleReward(task="frozenlake")([[{"role": "assistant", "content": a}] for a in answers],
+                                           instance=[i.to_dict() for i in insts])
+    assert plain[0] == plain[2] == pytest.approx(RewardConfig().max_reward) and plain[1] == 0
+    assert chat == [pytest.approx(RewardConfig().max_reward)] * 3 and fn.__name__ == "puzzle_reward"
+    with pytest.raises(TaskError, match="column 'instance'"):
+        fn(answers, task=["frozenlake"] * 3)
+    with pytest.raises(TaskError, match="needs a task"):
+        fn(answers, instance=[i.to_json() for i in insts])
+    with pytest.raises(TaskError, match="equal lengths"):
+        fn(answers, task=["frozenlake"], instance=[insts[0].to_json()])
+
+
+# ============================================================================================== solver
+def test_solver_protocol_seeds_and_round_trip(tiny_policy, tmp_path):
+    solver = MLLMSolver(tiny_policy, batch_size=3)
+    assert isinstance(solver, Solver) and solver.kind == "mllm"
+    assert solver.supports("maze-v1") and solver.supports("frozenlake") and not solver.supports("tsp")
+    images = [MAZE.render(MAZE.generate("8", s), size=512) for s in range(2)]  # any size: area-resized to 64
+    out = solver.sample("maze", images, [[1, 2, 3], [4]])
+    assert [len(r) for r in out] == [3, 1] and all(isinstance(c, RawCandidate) and c.text is not None
+                                                   for r in out for c in r)
+    alone = solver.sample("maze", images[1:], [[4]], batch_size=1)
+    assert alone[0][0].text == out[1][0].text
+    tiny_policy.save(tmp_path / "p")
+    loaded = load_mllm_solver(tmp_path / "p")
+    assert loaded.name == "mllm:p" and loaded.sample("maze", images[1:], [[4]])[0][0].text == out[1][0].text
+    with pytest.raises(TaskError, match="not tsp-v1"):
+        solver.sample("tsp", images, [[1], [2]])
+    with pytest.raises(TaskError, match="2 images but 1 seed lists"):
+        solver.sample("maze", images, [[1]])
+    with pytest.raises(TaskError, match="unknown sampling options"):
+        solver.sample("maze", images, [[1], [2]], guidance=3)
+
+
+# ============================================================================================== puzzles
+def test_eval_set_equals_the_diffusion_validation_set_and_training_never_touches_it():
+    from diffthinker.diffusion.data import parse_level_specs, validation_set
+
+    specs = parse_specs(["frozenlake:vsp3"])
+    ours = eval_puzzles(specs, 40)
+    theirs = validation_set(parse_level_specs(["frozenlake:vsp3"]), 40, 0)
+    assert [(p.seed, p.content_hash) for p in ours] == [(v.seed, v.content_hash) for v in theirs]
+    blocked = {p.content_hash for p in ours}
+    stream = PuzzleStream(specs, seed_start=0, blocked=blocked)  # seeds 0.. would hit the eval set at once
+    drawn = stream.take(0, 60)
+    assert not blocked & {p.content_hash for p in drawn}
+    assert any(p.seed >= 1 << 40 for p in drawn)  # collisions moved to the retry stride
+    assert [p.seed for p in stream.take(10, 5)] == [p.seed for p in drawn[10:15]]
+    assert parse_specs("maze") == [LevelSpec("maze-v1", "8")] or parse_specs("maze")[0].task == "maze-v1"
+    with pytest.raises(TaskError, match="unknown level"):
+        parse_specs(["maze:99"])
+
+
+# ============================================================================================== vLLM
+def test_vllm_config_is_validated_and_backend_is_import_guarded():
+    assert VLLMConfig().validate().sync_every == 1
+    with pytest.raises(TaskError, match="gpu_memory_utilization"):
+        VLLMConfig(gpu_memory_utilization=1.5).validate()
+    with pytest.raises(TaskError, match="dtype"):
+        VLLMConfig(dtype="int3").validate()
+    with pytest.raises(TaskError, match="sync_every"):
+        VLLMConfig(sync_every=0).validate()
+    try:
+        import vllm  # noqa: F401
+    except ImportError:
+        with pytest.raises(ImportError, match=r"diffthinker\[gpu\]"):
+            VLLMGenerator("any/model")
