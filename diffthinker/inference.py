@@ -439,9 +439,17 @@ def result_record(result: SolveResult, *, candidates: bool = True) -> dict[str, 
     return rec
 
 
+def _with_final(frames: Sequence[Image.Image], final: Image.Image | None) -> list[Image.Image]:
+    pics = list(frames)
+    if final is not None and not (pics and pics[-1].convert("RGB").tobytes() == final.convert("RGB").tobytes()):
+        pics.append(final)
+    return pics
+
+
 def trajectory_strip(frames: Sequence[Image.Image], final: Image.Image | None = None, pad: int = 2) -> Image.Image:
-    """The predicted-clean frames side by side (oldest first), then ``final`` if given, on a grey background."""
-    pics = list(frames) + ([final] if final is not None else [])
+    """The predicted-clean frames side by side (oldest first), then ``final`` if given and not the same picture as
+    the last frame (the last Euler step lands on the last estimate), on a grey background."""
+    pics = _with_final(frames, final)
     if not pics:
         raise ValueError("no frames to draw")
     w, h = pics[0].size
@@ -452,8 +460,9 @@ def trajectory_strip(frames: Sequence[Image.Image], final: Image.Image | None = 
 
 
 def trajectory_gif(frames: Sequence[Image.Image], final: Image.Image | None = None, ms: int = 150) -> bytes:
-    """An animated GIF of the frames (then ``final`` held longer), looping."""
-    pics = [im.convert("RGB") for im in list(frames) + ([final] if final is not None else [])]
+    """An animated GIF of the frames (then ``final``, unless the same as the last frame), the last one held
+    longer, looping."""
+    pics = [im.convert("RGB") for im in _with_final(frames, final)]
     if not pics:
         raise ValueError("no frames to animate")
     durations = [ms] * len(pics)
@@ -546,8 +555,8 @@ def solve_to_folder(solver: Solver, items: Sequence[Item], out: str | Path, *, n
     - ``answers.json``: config, summary, and per item the parsed answer, verdict, chosen sample, fallback flag,
       seconds and every candidate's seed, answer and verdict;
     - with ``save_candidates``: ``candidates/<id>/<k>.png`` (and ``.txt`` for text answers);
-    - with ``save_trajectory``: ``trajectories/<id>.png`` (the predicted-clean frames as a strip, ending with the
-      output) and ``trajectories/<id>.gif`` for the selected sample.
+    - with ``save_trajectory``: ``trajectories/<id>.png`` (the predicted-clean frames of every step as a strip; the
+      last one is the output) and ``trajectories/<id>.gif`` for the selected sample.
 
     Sharded over accelerate processes; the main process writes everything and returns the summary (others None).
     """
@@ -620,10 +629,10 @@ def solve_to_folder(solver: Solver, items: Sequence[Item], out: str | Path, *, n
         return [payloads[it.id] for it in shard]
 
     def _add_trajectory(files: dict[str, bytes], item_id: str, raw: RawCandidate) -> None:
+        # the frames alone: the last Euler step lands on the last predicted-clean frame, which is the output
         if save_trajectory and raw.trajectory:
-            final = raw.image
-            files[f"trajectories/{item_id}.png"] = encode_png(trajectory_strip(raw.trajectory, final))
-            files[f"trajectories/{item_id}.gif"] = trajectory_gif(raw.trajectory, final)
+            files[f"trajectories/{item_id}.png"] = encode_png(trajectory_strip(raw.trajectory))
+            files[f"trajectories/{item_id}.gif"] = trajectory_gif(raw.trajectory)
 
     payloads, _state = run_sharded(items, work)
     if payloads is None:
