@@ -5,7 +5,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test bootstrap clean
+# Debian's chromium for the demo's browser test (tests/browser), driven by the playwright package of the dev extra
+# through its executable path: never a browser download. Installed once; skipped when it is already there.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: demo gallery test bootstrap browser clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,14 +21,25 @@ $(STAMP): pyproject.toml
 
 bootstrap: $(STAMP)
 
-# The main job on the embedded default. Until the diffusion checkpoints land this renders the gallery of every
-# task and level (problem, solution, parsed back and verified).
+$(CHROMIUM):
+	$(SUDO) apt-get update -q
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+
+browser: $(CHROMIUM)
+
+# The Gradio demo on the shipped checkpoints (checkpoints/), at http://127.0.0.1:7860; options go in DEMO_ARGS,
+# e.g. make demo DEMO_ARGS="--checkpoint runs/bench/maze8/pipeline --port 7861".
 demo: $(STAMP)
+	$(PY) app/app.py $(DEMO_ARGS)
+
+# Every task and level drawn, parsed back and verified: gallery/README.md.
+gallery: $(STAMP)
 	$(VENV)/bin/diffthinker gallery --out gallery --overwrite
 	@echo "gallery written to gallery/README.md"
 
-test: $(STAMP)
-	$(PY) -m pytest -n 2 tests
+# DIFFTHINKER_REQUIRE_BROWSER=1: the browser test fails (instead of skipping) if chromium or playwright is missing.
+test: $(STAMP) $(CHROMIUM)
+	DIFFTHINKER_REQUIRE_BROWSER=1 $(PY) -m pytest -n 2 tests
 
 clean:
 	rm -rf $(VENV) gallery .pytest_cache

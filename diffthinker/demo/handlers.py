@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import html
 import logging
 import math
 import tempfile
@@ -46,8 +47,13 @@ class DemoSettings:
     workdir: Path | None = None  # uploaded-puzzle folders, puzzle files, animations; a temp folder when None
 
 
+def escape_md(text: str) -> str:
+    """Text from files and readers shown in Markdown: ``<id>.txt`` must read as text, not as an HTML tag."""
+    return html.escape(str(text), quote=False)
+
+
 def _error(message: str) -> str:
-    return f"⚠ {message}"
+    return f"⚠ {escape_md(message)}"
 
 
 def _guarded(fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
@@ -180,7 +186,7 @@ class DemoHandlers:
         ready = (f"ready: solve it with `{solver.name}`" if solver is not None
                  else f"no diffusion checkpoint for {puzzle.task_id} yet, so it cannot be solved here")
         return {**self._cleared(), "puzzle": puzzle, "puzzle_image": puzzle.image, "puzzle_file": str(path),
-                "puzzle_info": f"**Puzzle** · {puzzle.source}",
+                "puzzle_info": f"**Puzzle** · {escape_md(puzzle.source)}",
                 "status": f"Puzzle {ready}."}
 
     def _cleared(self) -> dict[str, Any]:
@@ -232,7 +238,7 @@ class DemoHandlers:
         read = _answer_text(task, chosen.answer, puzzle)
         lines = [f"### {verdict_label(chosen.verdict)} · candidate #{chosen.index} of {n} "
                  f"(selected by {result.select})",
-                 _short(chosen.verdict.reason, 200) if chosen.verdict.reason else ""]
+                 escape_md(_short(chosen.verdict.reason, 200)) if chosen.verdict.reason else ""]
         if read:
             lines.append(f"Read from the drawing: `{_short(read, 120)}`")
         if result.fallback:
@@ -290,13 +296,13 @@ class DemoHandlers:
         chosen = result.selected_candidate
         if isinstance(chosen.answer, ParseFailure):
             drawn = puzzle.image
-            how = f"no answer could be read from the text: {_short(chosen.answer.reason, 150)}"
+            how = f"no answer could be read from the text: {escape_md(_short(chosen.answer.reason, 150))}"
         else:
             drawn = task.render(puzzle.instance, chosen.answer, size=RENDER_SIZE)
             how = f"answer `{_short(_answer_text(task, chosen.answer, puzzle), 120)}`, drawn with the task's renderer"
         valid = sum(c.verdict.valid for c in result.candidates)
         verdict = (f"### {verdict_label(chosen.verdict)} · `{solver.name}`\n\n{how}\n\n"
-                   + (f"{_short(chosen.verdict.reason, 200)}\n\n" if chosen.verdict.reason else "")
+                   + (f"{escape_md(_short(chosen.verdict.reason, 200))}\n\n" if chosen.verdict.reason else "")
                    + f"**{valid}/{n}** valid · {result.seconds:.2f} s")
         return {"mllm_image": drawn, "mllm_text": chosen.raw.text or "", "mllm_verdict": verdict}
 

@@ -9,6 +9,7 @@ note the UI shows, so one broken checkpoint never takes the demo down.
 
 from __future__ import annotations
 
+import html
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,7 +104,7 @@ class ModelRegistry:
                 lines.append(f"- **{label}**: `{solver.name}` ({self.path_of(solver)}{extra})")
         for f in self.failures:
             what = "could not load" if f.explicit else "skipped"
-            lines.append(f"- ⚠ {what} `{f.path}`: {f.message}")
+            lines.append(f"- ⚠ {what} `{f.path}`: {html.escape(f.message, quote=False)}")
         if not self.solvers and not self.failures:
             where = ", ".join(f"`{p}`" for p in self.searched) or "no folder"
             lines.append(f"- no checkpoints found (searched {where}); add one with `--checkpoint PATH`")

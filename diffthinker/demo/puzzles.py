@@ -44,7 +44,7 @@ _OFFICIAL_LAYOUTS = {
     "jigsaw": ("Jigsaw/0x0_test", ""),
     "frozenlake": ("FrozenLake/16_test", "table"),
 }
-METADATA_HELP = ("the official per-item text file (<id>.txt; frozenlake: table/<id>.txt), as in the DiffThinker "
+METADATA_HELP = ("the official per-item text file (ID.txt; frozenlake: table/ID.txt), as in the DiffThinker "
                  "test folders and `diffthinker generate --format diffthinker`, or a JSON file with \"task\" and "
                  "\"instance\" (a dataset row, or the puzzle file this demo offers)")
 
