@@ -146,7 +146,8 @@ class DemoHandlers:
     def task_choices(self) -> list[tuple[str, str]]:
         """(label, task id) for the task menu; tasks with a diffusion model first."""
         ready = set(self.registry.tasks_with("diffusion"))
-        ordered = sorted(list_tasks(), key=lambda t: (t not in ready, t))
+        # the maze, the paper's flagship task, leads among equals
+        ordered = sorted(list_tasks(), key=lambda t: (t not in ready, not t.startswith("maze-"), t))
         return [(f"{t}" + ("" if t in ready else " (no model yet)"), t) for t in ordered]
 
     def default_task(self) -> str:
@@ -184,7 +185,7 @@ class DemoHandlers:
         path.write_text(text, encoding="utf-8")
         solver = self.registry.solver_for(puzzle.task_id, "diffusion")
         ready = (f"ready: solve it with `{solver.name}`" if solver is not None
-                 else f"no diffusion checkpoint for {puzzle.task_id} yet, so it cannot be solved here")
+                 else f"ready, but there is no diffusion checkpoint for {puzzle.task_id} yet to solve it")
         return {**self._cleared(), "puzzle": puzzle, "puzzle_image": puzzle.image, "puzzle_file": str(path),
                 "puzzle_info": f"**Puzzle** · {escape_md(puzzle.source)}",
                 "status": f"Puzzle {ready}."}

@@ -17,6 +17,9 @@ from .models import ModelRegistry, default_checkpoint_dir
 
 logger = logging.getLogger(__name__)
 
+DESCRIPTION = ("The DiffThinker Gradio demo: generate or upload a puzzle, watch the diffusion model draw N candidate "
+               "solutions, each verified, beside the MLLM baseline. Serves http://127.0.0.1:7860 by default.")
+
 
 def _positive(text: str) -> int:
     try:
@@ -41,7 +44,7 @@ def _port(text: str) -> int:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The demo's options (also usable as a ``diffthinker demo`` subcommand's arguments)."""
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=_port, default=7860, help="port (default 7860; 0 picks a free one)")
+    p.add_argument("--port", type=_port, default=7860, help="port (default 7860; 0: the first free port from 7860 on)")
     p.add_argument("--share", action="store_true", help="also open a public gradio share link (off by default)")
     p.add_argument("--checkpoint", type=Path, action="append", default=[], metavar="PATH",
                    help="a checkpoint folder (diffusion pipeline or MLLM policy); repeatable; takes precedence "
@@ -99,7 +102,7 @@ def _css() -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="diffthinker demo", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="diffthinker demo", description=DESCRIPTION)
     add_arguments(parser)
     return parser.parse_args(argv)
 

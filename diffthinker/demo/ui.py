@@ -75,7 +75,7 @@ def build_app(handlers: DemoHandlers, *, concurrency_limit: int = 1) -> gr.Block
                 gr.Markdown("## Diffusion model")
                 with gr.Row():
                     with gr.Column(scale=1, min_width=240):
-                        c["frame_image"] = gr.Image(label="Thinking: each candidate's clean-image estimate",
+                        c["frame_image"] = gr.Image(label="Thinking: clean-image estimates",
                                                     type="pil", format="png", interactive=False, height=300,
                                                     elem_id="frame-image", elem_classes="pixelated")
                         c["frame_slider"] = gr.Slider(0, 1, value=0, step=1, label="Denoising step",

@@ -166,6 +166,7 @@ def test_task_menu_lists_tasks_with_a_model_first(handlers):
     choices = handlers.task_choices()
     assert choices[0] == ("maze-v1", "maze-v1") and handlers.default_task() == "maze-v1"
     assert ("tsp-v1 (no model yet)", "tsp-v1") in choices
+    assert DemoHandlers(ModelRegistry(), DemoSettings(workdir=handlers.workdir)).default_task() == "maze-v1"
     changed = handlers.task_changed("sudoku")
     assert changed["levels"]["value"] == get_task("sudoku").default_level
     assert "no diffusion checkpoint for `sudoku-v1`" in changed["models"]
