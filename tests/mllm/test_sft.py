@@ -18,7 +18,8 @@ def test_loss_counts_answer_tokens_only(tiny_policy):
     loss, m = sft_loss(tiny_policy, ex)
     # by hand: full-sequence logits, cross-entropy at exactly the target positions (answer + EOS)
     batch = tiny_policy.encode([e.prompt for e in ex], [e.target_ids for e in ex])
-    logits = tiny_policy.model(**tiny_policy.forward_inputs(batch)).logits.float()
+    with torch.no_grad():
+        logits = tiny_policy.model(**tiny_policy.forward_inputs(batch)).logits.float()
     p = batch["prompt_len"]
     total, count = 0.0, 0
     for i, e in enumerate(ex):
