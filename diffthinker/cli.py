@@ -468,11 +468,13 @@ def _add_solve(p: argparse.ArgumentParser) -> None:
 
 
 def _load_solver_for(args: argparse.Namespace) -> Any:
-    from accelerate import PartialState
+    from .inference import load_solver, process_state
 
-    from .inference import load_solver
+    if getattr(args, "quiet", False):
+        from diffusers.utils import logging as diffusers_logging
 
-    state = PartialState()
+        diffusers_logging.disable_progress_bar()  # "Loading pipeline components"
+    state = process_state()  # one process per device under `accelerate launch` / torchrun
     device = state.device if state.device.type != "cpu" else None
     return load_solver(args.checkpoint, device=device, name=args.name)
 

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from .data.schema import encode_png
-from .inference import Item, group_by_task, reselect, run_sharded, solve
+from .inference import ITEM_CHUNK, Item, chunked, group_by_task, reselect, run_sharded, solve
 from .selection import check_rule
 from .tasks.base import TaskError, get_task
 
@@ -193,36 +193,34 @@ def evaluate_solver(solver: Any, items: Sequence[Item], *, samples: Sequence[int
     order = {it.id: j for j, it in enumerate(items)}
 
     def work(shard: list[Item]) -> list[dict[str, Any]]:
+        from tqdm.auto import tqdm
+
         records: list[dict[str, Any]] = []
-        headline: dict[str, Any] = {}
+        shots: list[dict[str, Any]] = []
+        taken: dict[tuple[str, bool], int] = {}
+        bar = tqdm(total=len(shard) * len(samples), desc=f"eval N={','.join(map(str, samples))}", unit="solve",
+                   disable=not progress or None)
         for task_id, group in group_by_task(shard).items():
-            for n in samples:
-                results = solve(solver, task_id, [it.instance for it in group], [it.image for it in group],
-                                num_samples=n, select=rules[0], seed=seed, num_inference_steps=num_inference_steps,
-                                batch_size=batch_size, item_ids=[it.id for it in group],
-                                levels=[it.level for it in group], progress=progress)
-                for rule in rules:
-                    chosen = results if rule == rules[0] else reselect(results, rule)
-                    for res in chosen:
-                        rec = _item_record(res)
-                        records.append(rec)
-                        if n == samples[-1] and rule == rules[0]:
-                            headline[res.item_id] = res
+            # chunks of items, so that candidate images never pile up beyond one chunk
+            for chunk in chunked(group, ITEM_CHUNK):
+                images = [it.image for it in chunk]
+                for n in samples:
+                    results = solve(solver, task_id, [it.instance for it in chunk], images, num_samples=n,
+                                    select=rules[0], seed=seed, num_inference_steps=num_inference_steps,
+                                    batch_size=batch_size, item_ids=[it.id for it in chunk],
+                                    levels=[it.level for it in chunk])
+                    for rule in rules:
+                        for res in (results if rule == rules[0] else reselect(results, rule)):
+                            records.append(_item_record(res))
+                    if n == samples[-1]:  # the headline configuration: keep a few pictures, in dataset order
+                        for it, img, res in zip(chunk, images, results):
+                            key = (task_id, res.correct)
+                            if taken.get(key, 0) < examples:
+                                taken[key] = taken.get(key, 0) + 1
+                                shots.append(_shot(_item_record(res), img, res.selected_candidate))
+                    bar.update(len(chunk))
+        bar.close()
         records.sort(key=lambda r: (order[r["id"]], r["samples"], rules.index(r["select"])))
-        # example pictures: only this shard's first few per task; the main process keeps the global first few
-        picked = _pick_examples([r for r in records if r["samples"] == samples[-1] and r["select"] == rules[0]],
-                                examples)
-        by_id = {it.id: it for it in shard}
-        shots = []
-        for r in picked:
-            cand = headline[r["id"]].selected_candidate
-            shot = {k: r[k] for k in ("id", "task", "level", "status", "answer", "reason")}
-            shot["problem_png"] = _display_image(by_id[r["id"]].image)
-            if cand is not None and cand.raw.image is not None:
-                shot["output_png"] = _display_image(cand.raw.image)
-            elif cand is not None:
-                shot["output_text"] = cand.raw.text
-            shots.append(shot)
         return [{"records": records, "examples": shots}]
 
     parts, _state = run_sharded(items, work)
@@ -230,9 +228,20 @@ def evaluate_solver(solver: Any, items: Sequence[Item], *, samples: Sequence[int
         return [], []
     records = [r for p in parts for r in p["records"]]
     shots = [s for p in parts for s in p["examples"]]
-    keep = {(r["id"]) for r in _pick_examples(
+    # each shard kept its own first few; the global first few per task are among them (shards are contiguous)
+    keep = {r["id"] for r in _pick_examples(
         [r for r in records if r["samples"] == samples[-1] and r["select"] == rules[0]], examples)}
     return records, [s for s in shots if s["id"] in keep]
+
+
+def _shot(rec: dict[str, Any], problem: Any, cand: Any) -> dict[str, Any]:
+    shot = {k: rec[k] for k in ("id", "task", "level", "status", "answer", "reason")}
+    shot["problem_png"] = _display_image(problem)
+    if cand is not None and cand.raw.image is not None:
+        shot["output_png"] = _display_image(cand.raw.image)
+    elif cand is not None:
+        shot["output_text"] = cand.raw.text
+    return shot
 
 
 def evaluate_images(data: str | Path, images: str | Path, *, examples: int = 3

@@ -358,45 +358,69 @@ def reselect(results: Iterable[SolveResult], rule: str, num_samples: int | None 
 # ============================================================================================== dataset items
 @dataclass
 class Item:
-    """One puzzle to solve: from a dataset row (instance known) or a bare image file (instance None)."""
+    """One puzzle to solve: from a dataset row (instance known) or a bare image file (instance None).
+
+    ``source`` is the problem image, decoded or still encoded (PNG/JPEG bytes: a dataset of thousands of 512 px
+    puzzles is held compressed and decoded a chunk at a time). ``render_size``: when set and the stored image has
+    another size that the level supports, ``image`` re-draws the puzzle from its instance at that size instead (as
+    training does: a 64 px maze is drawn natively, not downscaled from 512 px); otherwise the solver resizes it.
+    """
 
     id: str
     task: str
     level: str | None
     instance: Instance | None
-    image: Image.Image
+    source: Image.Image | bytes
     official_id: str | None = None
+    render_size: int | None = None
+
+    @property
+    def image(self) -> Image.Image:
+        from .data import schema
+
+        img = self.source
+        if isinstance(img, bytes):
+            img = schema.open_image_bytes(img, f"problem image of {self.id}")
+        size = self.render_size
+        if size is not None and img.size != (size, size) and self.instance is not None and self.level is not None:
+            from .data.build import level_sizes
+
+            task = get_task(self.task)
+            sizes = level_sizes(task, self.level)
+            if min(sizes) <= size <= max(sizes):
+                return task.render(self.instance, size=size)
+        return img
 
 
 def load_items(data: str | Path, *, size: int | None = None) -> list[Item]:
     """The puzzles of a dataset folder (``diffthinker generate`` / ``import`` output, or an official test folder
-    imported on the fly), in dataset order.
-
-    With ``size`` (the model's resolution), a problem image of another size is re-drawn from its instance at
-    ``size`` px when the level supports that size (as training does: a 64 px maze is drawn natively, not
-    downscaled from 512 px); otherwise the stored image is kept and the solver resizes it.
+    imported on the fly), in dataset order, images kept encoded. ``size``: the model's resolution (see ``Item``).
     """
+    import datasets
+
     from .data import official, schema
-    from .data.build import level_sizes
 
     ds = official.load_data(data)
-    ds = ds.remove_columns(["solution_image"])
+    ds = ds.remove_columns(["solution_image"]).cast_column("image", datasets.Image(decode=False))
     items = []
-    redrawn = 0
     for row in ds:
         task = get_task(row["task"])
         schema.check_safe_name(row["id"], "item id")
-        inst = task.instance_from_json(row["instance"])
-        img = row["image"]
-        if size is not None and img.size != (size, size):
-            sizes = level_sizes(task, row["level"])
-            if min(sizes) <= size <= max(sizes):
-                img = task.render(inst, size=size)
-                redrawn += 1
-        items.append(Item(row["id"], task.id, row["level"], inst, img, row.get("official_id")))
-    if redrawn:
-        logger.info("re-drew %d problem image(s) from their instances at the model's %d px", redrawn, size)
+        data_bytes = schema.image_bytes(row["image"])
+        if data_bytes is None:
+            raise TaskError(f"item {row['id']} of {data} has no problem image")
+        items.append(Item(row["id"], task.id, row["level"], task.instance_from_json(row["instance"]), data_bytes,
+                          row.get("official_id"), size))
     return items
+
+
+def chunked(seq: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(seq), size):
+        yield seq[start:start + size]
+
+
+#: Items solved per ``solve`` call by the folder/evaluation drivers: bounds the memory held in candidate images.
+ITEM_CHUNK = 256
 
 
 def group_by_task(items: Sequence[Item]) -> dict[str, list[Item]]:
@@ -474,14 +498,21 @@ def trajectory_gif(frames: Sequence[Image.Image], final: Image.Image | None = No
 
 
 # ============================================================================================== devices
+def process_state() -> Any:
+    """accelerate's ``PartialState`` (a singleton), with CPU processes allowed: under ``torchrun`` on a machine
+    without CUDA each process then joins the gloo group instead of believing it is alone."""
+    import torch
+    from accelerate import PartialState
+
+    return PartialState(cpu=not torch.cuda.is_available())
+
+
 def run_sharded(work: Sequence[Any], fn: Any) -> tuple[list[Any] | None, Any]:
     """Run ``fn(shard) -> list`` on this process's contiguous shard of ``work`` under accelerate, and gather the
     outputs in the original order on the main process (other processes get None). Returns (outputs, state).
 
     With one process (CPU, or ``python`` without ``accelerate launch``) this is ``fn(work)``."""
-    from accelerate import PartialState
-
-    state = PartialState()
+    state = process_state()
     if state.num_processes == 1:
         return fn(list(work)), state
     from accelerate.utils import gather_object
@@ -517,9 +548,9 @@ def image_items(folder: str | Path, task_id: str) -> list[Item]:
             for p in files]
 
 
-def _answer_image(task: Any, item: Item, cand: Candidate) -> Image.Image | None:
-    """The picture written for a candidate: the solver's own image, or for a text answer its drawing (so
-    ``diffthinker verify`` scores both tracks alike); None for an unparsed text answer."""
+def _answer_image(task: Any, item: Item, cand: Candidate, size: int) -> Image.Image | None:
+    """The picture written for a candidate: the solver's own image, or for a text answer its drawing at ``size``
+    px (so ``diffthinker verify`` scores both tracks alike); None for an unparsed text answer."""
     if cand.raw.image is not None:
         return cand.raw.image
     if not cand.parsed or item.instance is None:
@@ -527,21 +558,7 @@ def _answer_image(task: Any, item: Item, cand: Candidate) -> Image.Image | None:
     from .data.build import level_sizes
 
     sizes = level_sizes(task, item.level) if item.level else task.supported_sizes
-    size = min(max(item.image.width, min(sizes)), max(sizes))
-    return task.render(item.instance, cand.answer, size=size)
-
-
-def _candidate_files(task: Any, item: Item, cand: Candidate) -> dict[str, bytes]:
-    from .data.schema import encode_png
-
-    base = f"candidates/{item.id}/{cand.index:03d}"
-    files = {}
-    img = _answer_image(task, item, cand)
-    if img is not None:
-        files[f"{base}.png"] = encode_png(img)
-    if cand.raw.text is not None:
-        files[f"{base}.txt"] = cand.raw.text.encode()
-    return files
+    return task.render(item.instance, cand.answer, size=min(max(size, min(sizes)), max(sizes)))
 
 
 def solve_to_folder(solver: Solver, items: Sequence[Item], out: str | Path, *, num_samples: int = 1,
@@ -551,15 +568,20 @@ def solve_to_folder(solver: Solver, items: Sequence[Item], out: str | Path, *, n
                     progress: bool = False) -> dict[str, Any] | None:
     """Solve ``items`` and write, atomically, into ``out``:
 
-    - ``<id>.png``: the selected solved image per item (``diffthinker verify --images OUT --data DIR`` scores it);
+    - ``<id>.png``: the selected solved image per item (``diffthinker verify --images OUT --data DIR`` scores it;
+      for text answers, the answer drawn by ``task.render``; nothing for an unparsed text answer);
     - ``answers.json``: config, summary, and per item the parsed answer, verdict, chosen sample, fallback flag,
       seconds and every candidate's seed, answer and verdict;
     - with ``save_candidates``: ``candidates/<id>/<k>.png`` (and ``.txt`` for text answers);
     - with ``save_trajectory``: ``trajectories/<id>.png`` (the predicted-clean frames of every step as a strip; the
       last one is the output) and ``trajectories/<id>.gif`` for the selected sample.
 
-    Sharded over accelerate processes; the main process writes everything and returns the summary (others None).
+    Under accelerate each process solves a contiguous shard and writes its images into the main process's
+    scratch folder (broadcast); the records are gathered, and the main process writes answers.json and renames the
+    folder into place. Returns the summary on the main process, None on the others.
     """
+    from contextlib import ExitStack
+
     from .data import store
     from .data.schema import encode_png
 
@@ -578,78 +600,92 @@ def solve_to_folder(solver: Solver, items: Sequence[Item], out: str | Path, *, n
             raise TaskError(f"solver {solver.name!r} does not solve task {task_id!r}"
                             + (f"; it knows {solver.tasks}" if hasattr(solver, "tasks") else ""))
     store.check_output(out, overwrite)  # fail before the work, not after
+    state = process_state()
 
-    def work(shard: list[Item]) -> list[dict[str, Any]]:
-        payloads: dict[str, dict[str, Any]] = {}
-        for task_id, group in group_by_task(shard).items():
-            task = get_task(task_id)
-            if group[0].instance is None:
-                t0 = time.perf_counter()
-                keys = [it.id for it in group]
-                raws = solver.sample(task.id, [it.image for it in group], sample_seeds(seed, keys, num_samples),
-                                     num_inference_steps=num_inference_steps, batch_size=batch_size,
-                                     save_trajectory=save_trajectory)
-                share = (time.perf_counter() - t0) / len(group)
-                for it, raw_list in zip(group, raws):
-                    files = {}
-                    if raw_list[0].image is not None:
-                        files[f"{it.id}.png"] = encode_png(raw_list[0].image)
-                    rec = {"id": it.id, "task": task.id, "level": None, "select": "first", "selected": 0,
-                           "fallback": False, "seconds": round(share, 6), "answer": None, "answer_json": None,
-                           "verdict": None, "correct": None,
-                           "candidates": [{"index": k, "seed": sample_seed(seed, it.id, k), "text": r.text}
-                                          for k, r in enumerate(raw_list)]}
-                    if save_candidates:
-                        for k, r in enumerate(raw_list):
-                            if r.image is not None:
-                                files[f"candidates/{it.id}/{k:03d}.png"] = encode_png(r.image)
-                    _add_trajectory(files, it.id, raw_list[0])
-                    payloads[it.id] = {"record": rec, "files": files}
-                continue
-            results = solve(solver, task.id, [it.instance for it in group], [it.image for it in group],
-                            num_samples=num_samples, select=select, seed=seed,
-                            num_inference_steps=num_inference_steps, batch_size=batch_size,
-                            save_trajectory=save_trajectory, item_ids=[it.id for it in group],
-                            levels=[it.level for it in group], progress=progress)
-            for it, res in zip(group, results):
-                files = {}
-                sel = res.selected_candidate
-                img = _answer_image(task, it, sel) if sel is not None else None
-                if img is not None:
-                    files[f"{it.id}.png"] = encode_png(img)
-                if save_candidates:
-                    for c in res.candidates:
-                        files.update(_candidate_files(task, it, c))
-                if sel is not None:
-                    _add_trajectory(files, it.id, sel.raw)
-                rec = result_record(res)
-                if it.official_id:
-                    rec["official_id"] = it.official_id
-                payloads[it.id] = {"record": rec, "files": files}
-        return [payloads[it.id] for it in shard]
+    def write(folder: Path, rel: str, data: bytes) -> None:
+        dest = folder / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(data)
 
-    def _add_trajectory(files: dict[str, bytes], item_id: str, raw: RawCandidate) -> None:
+    def write_trajectory(folder: Path, item_id: str, raw: RawCandidate) -> None:
         # the frames alone: the last Euler step lands on the last predicted-clean frame, which is the output
         if save_trajectory and raw.trajectory:
-            files[f"trajectories/{item_id}.png"] = encode_png(trajectory_strip(raw.trajectory))
-            files[f"trajectories/{item_id}.gif"] = trajectory_gif(raw.trajectory)
+            write(folder, f"trajectories/{item_id}.png", encode_png(trajectory_strip(raw.trajectory)))
+            write(folder, f"trajectories/{item_id}.gif", trajectory_gif(raw.trajectory))
 
-    payloads, _state = run_sharded(items, work)
-    if payloads is None:
-        return None
-    records = [p["record"] for p in payloads]
-    summary = _solve_summary(records)
-    config = {"samples": num_samples, "select": select, "seed": seed, "steps": num_inference_steps,
-              "batch_size": batch_size, "save_trajectory": save_trajectory, "save_candidates": save_candidates,
-              "source": source}
-    solver_info = {"name": solver.name, "kind": solver.kind,
-                   "checkpoint": getattr(solver, "source", None)}
-    with store.atomic_folder(out, overwrite) as tmp:
-        for p in payloads:
-            for rel, data in p["files"].items():
-                dest = tmp / rel
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                dest.write_bytes(data)
+    def work(folder: Path, shard: list[Item]) -> list[dict[str, Any]]:
+        from tqdm.auto import tqdm
+
+        records: dict[str, dict[str, Any]] = {}
+        bar = tqdm(total=len(shard), desc=f"solve N={num_samples}", unit="puzzle", disable=not progress or None)
+        for task_id, group in group_by_task(shard).items():
+            task = get_task(task_id)
+            for chunk in chunked(group, ITEM_CHUNK):
+                images = [it.image for it in chunk]
+                if chunk[0].instance is None:  # bare images: sample, keep the first
+                    t0 = time.perf_counter()
+                    keys = [it.id for it in chunk]
+                    raws = solver.sample(task.id, images, sample_seeds(seed, keys, num_samples),
+                                         num_inference_steps=num_inference_steps, batch_size=batch_size,
+                                         save_trajectory=save_trajectory)
+                    share = (time.perf_counter() - t0) / len(chunk)
+                    for it, raw_list in zip(chunk, raws):
+                        if raw_list[0].image is not None:
+                            write(folder, f"{it.id}.png", encode_png(raw_list[0].image))
+                        if save_candidates:
+                            for k, r in enumerate(raw_list):
+                                if r.image is not None:
+                                    write(folder, f"candidates/{it.id}/{k:03d}.png", encode_png(r.image))
+                        write_trajectory(folder, it.id, raw_list[0])
+                        records[it.id] = {
+                            "id": it.id, "task": task.id, "level": None, "select": "first", "selected": 0,
+                            "fallback": False, "seconds": round(share, 6), "answer": None, "answer_json": None,
+                            "verdict": None, "correct": None,
+                            "candidates": [{"index": k, "seed": sample_seed(seed, it.id, k), "text": r.text}
+                                           for k, r in enumerate(raw_list)]}
+                    bar.update(len(chunk))
+                    continue
+                results = solve(solver, task.id, [it.instance for it in chunk], images, num_samples=num_samples,
+                                select=select, seed=seed, num_inference_steps=num_inference_steps,
+                                batch_size=batch_size, save_trajectory=save_trajectory,
+                                item_ids=[it.id for it in chunk], levels=[it.level for it in chunk])
+                for it, img_in, res in zip(chunk, images, results):
+                    sel = res.selected_candidate
+                    picture = _answer_image(task, it, sel, img_in.width) if sel is not None else None
+                    if picture is not None:
+                        write(folder, f"{it.id}.png", encode_png(picture))
+                    if save_candidates:
+                        for c in res.candidates:
+                            base = f"candidates/{it.id}/{c.index:03d}"
+                            pic = _answer_image(task, it, c, img_in.width)
+                            if pic is not None:
+                                write(folder, f"{base}.png", encode_png(pic))
+                            if c.raw.text is not None:
+                                write(folder, f"{base}.txt", c.raw.text.encode())
+                    if sel is not None:
+                        write_trajectory(folder, it.id, sel.raw)
+                    rec = result_record(res)
+                    if it.official_id:
+                        rec["official_id"] = it.official_id
+                    records[it.id] = rec
+                bar.update(len(chunk))
+        bar.close()
+        return [records[it.id] for it in shard]
+
+    with ExitStack() as stack:
+        tmp = stack.enter_context(store.atomic_folder(out, overwrite)) if state.is_main_process else None
+        if state.num_processes > 1:
+            from accelerate.utils import broadcast_object_list
+
+            tmp = Path(broadcast_object_list([str(tmp) if tmp is not None else None])[0])
+        records, _ = run_sharded(items, lambda shard: work(tmp, shard))
+        if records is None:  # not the main process: its files are written, the main one finishes the folder
+            return None
+        summary = _solve_summary(records)
+        config = {"samples": num_samples, "select": select, "seed": seed, "steps": num_inference_steps,
+                  "batch_size": batch_size, "save_trajectory": save_trajectory,
+                  "save_candidates": save_candidates, "source": source, "processes": state.num_processes}
+        solver_info = {"name": solver.name, "kind": solver.kind, "checkpoint": getattr(solver, "source", None)}
         (tmp / "answers.json").write_text(json.dumps(
             {"format": SOLVE_FORMAT, "solver": solver_info, "config": config, "summary": summary,
              "items": records}, indent=1) + "\n")
