@@ -140,3 +140,16 @@ def test_evaluate_solver_refuses_what_it_cannot_score(maze_data):
         evaluate_solver(text_solver_for(items), items, samples=[0])
     with pytest.raises(TaskError, match="no items"):
         evaluate_solver(text_solver_for(items), [])
+
+
+def test_load_items_keeps_images_encoded_and_redraws_at_the_model_size(maze_data):
+    task = get_task("maze")
+    (stored,) = load_items(maze_data)[:1]
+    assert isinstance(stored.source, bytes) and stored.image.size == (64, 64)
+    (item,) = load_items(maze_data, size=128)[:1]
+    # drawn natively from the instance at the model's size, not upscaled
+    assert item.image.size == (128, 128)
+    assert item.image.tobytes() == task.render(item.instance, size=128).tobytes()
+    # a size the level cannot be drawn at: the stored image is kept (the solver resizes it)
+    (odd,) = load_items(maze_data, size=16)[:1]
+    assert odd.image.tobytes() == stored.image.tobytes()
