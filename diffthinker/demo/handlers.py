@@ -303,7 +303,8 @@ class DemoHandlers:
             how = f"answer `{_short(_answer_text(task, chosen.answer, puzzle), 120)}`, drawn with the task's renderer"
         valid = sum(c.verdict.valid for c in result.candidates)
         verdict = (f"### {verdict_label(chosen.verdict)} · `{solver.name}`\n\n{how}\n\n"
-                   + (f"{escape_md(_short(chosen.verdict.reason, 200))}\n\n" if chosen.verdict.reason else "")
+                   + (f"{escape_md(_short(chosen.verdict.reason, 200))}\n\n"
+                      if chosen.verdict.reason and chosen.parsed else "")
                    + f"**{valid}/{n}** valid · {result.seconds:.2f} s")
         return {"mllm_image": drawn, "mllm_text": chosen.raw.text or "", "mllm_verdict": verdict}
 

@@ -40,3 +40,15 @@ def broken_checkpoint(tmp_path_factory) -> Path:
     folder.mkdir()
     (folder / "model_index.json").write_text("{ not json")
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_mllm(tmp_path_factory) -> Path:
+    """A random ~50k-parameter Qwen2-VL policy for maze (the MLLM track's offline preset) saved with ``save``."""
+    from mllm_baselines.policy import build_tiny_policy
+
+    micro = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                 num_key_value_heads=1, vision_depth=1, vision_embed_dim=32, vision_num_heads=2)
+    folder = tmp_path_factory.mktemp("ckpt") / "tiny-mllm"
+    build_tiny_policy(["maze"], overrides=micro, max_new_tokens={"maze-v1": 12}).save(folder)
+    return folder

@@ -35,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     from playwright.sync_api import expect, sync_playwright
 
     from diffthinker.demo import parse_args, serve
+
+    expect.set_options(timeout=120_000)
     from tests.browser.test_demo_browser import CHROMIUM, CHROMIUM_ARGS, _free_port
 
     demo_argv = ["--port", str(_free_port()), "--no-checkpoints-dir"]

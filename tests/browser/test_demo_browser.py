@@ -1,8 +1,8 @@
 """The demo in a real browser: Debian's chromium driven by playwright (``executable_path``, no browser download).
 
 The app is launched the way ``diffthinker demo`` launches it (``serve``: same arguments, same ``launch`` call) on a
-free port with a tiny random maze pipeline and a broken checkpoint; the page then generates a maze, solves it with
-N=4 and must show four verified candidates and a verdict; uploading a non-image must show the error message, and
+free port with a tiny random maze pipeline, a tiny random MLLM policy and a broken checkpoint; the page then generates
+a maze, solves it with N=4 and must show four verified candidates, a verdict and the MLLM's answer; uploading a non-image must show the error message, and
 uploading an official test image with its metadata file must load that puzzle. A screenshot is saved
 (``$DIFFTHINKER_SCREENSHOT_DIR`` or the test's tmp folder).
 
@@ -25,7 +25,7 @@ CHROMIUM = Path(os.environ.get("DIFFTHINKER_CHROMIUM", "/usr/bin/chromium"))
 # The closed network otherwise fills the log with refused update / sync / QUIC connections.
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-TIMEOUT_MS = 30_000
+TIMEOUT_MS = 60_000  # generous: the page loads in a few seconds, but CI machines can be busy
 
 # gradio's queue statistics use pandas options that pandas 3 deprecates: not ours to fix.
 pytestmark = [pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
@@ -56,13 +56,13 @@ def _free_port() -> int:
 
 
 @pytest.fixture()
-def demo_url(tiny_pipeline, broken_checkpoint, tmp_path):
+def demo_url(tiny_pipeline, tiny_mllm, broken_checkpoint, tmp_path):
     from diffthinker.demo import parse_args, serve
 
     empty = tmp_path / "no-checkpoints"
     empty.mkdir()
     args = parse_args(["--port", str(_free_port()), "--checkpoints-dir", str(empty), "--checkpoint",
-                       str(tiny_pipeline), "--checkpoint", str(broken_checkpoint)])
+                       str(tiny_pipeline), "--checkpoint", str(tiny_mllm), "--checkpoint", str(broken_checkpoint)])
     app = serve(args, block=False)
     try:
         assert app.local_url.startswith("http://127.0.0.1:"), app.local_url  # bound to this machine only
@@ -74,6 +74,8 @@ def demo_url(tiny_pipeline, broken_checkpoint, tmp_path):
 def test_generate_solve_and_upload_in_the_browser(demo_url, tmp_path):
     sync_playwright = _sync_playwright()
     from playwright.sync_api import expect
+
+    expect.set_options(timeout=TIMEOUT_MS)  # its own default (5 s) is too short on a busy 2-core machine
 
     shots = Path(os.environ.get("DIFFTHINKER_SCREENSHOT_DIR") or tmp_path)
     notes = tmp_path / "notes.txt"
@@ -110,6 +112,9 @@ def test_generate_solve_and_upload_in_the_browser(demo_url, tmp_path):
             expect(page.locator("#verdict")).to_contain_text(re.compile(r"\d/4 valid"))
             expect(page.locator("#frame-image img")).to_be_visible()
             expect(page.locator("#status")).to_contain_text("solved with N=4, 2 steps")
+            # the MLLM baseline on the same puzzle, side by side: its text, drawn answer (or why none) and verdict
+            expect(page.locator("#mllm-verdict")).to_contain_text(re.compile(r"(correct|invalid) · mllm:tiny-mllm"))
+            expect(page.locator("#mllm-image img")).to_be_visible()
             page.screenshot(path=str(shots / "demo-browser-solve.png"), full_page=True)
 
             # uploads: a non-image is refused with a readable message; an official item with its .txt loads

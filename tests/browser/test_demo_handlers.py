@@ -264,6 +264,22 @@ def test_mllm_panel_draws_the_text_answer_and_its_verdict(registry, tmp_path):
     assert "no answer could be read from the text" in out["mllm_verdict"] and out["mllm_image"] is puzzle.image
 
 
+def test_mllm_panel_with_the_real_tiny_policy(tiny_pipeline, tiny_mllm, tmp_path):
+    reg = ModelRegistry.discover(None, [tiny_pipeline, tiny_mllm])
+    mllm = reg.solver_for("maze-v1", "mllm")
+    assert mllm is not None and mllm.kind == "mllm" and "MLLM baseline**: `mllm:tiny-mllm`" in reg.describe("maze-v1")
+    h = DemoHandlers(reg, DemoSettings(workdir=tmp_path / "w"))
+    puzzle = generate_puzzle("maze", "8", 0)
+    out = h.solve(puzzle, 3, 2, 5)
+    [ref] = inference.solve(mllm, "maze-v1", [puzzle.instance], [puzzle.image], num_samples=3, seed=5)
+    chosen = ref.selected_candidate
+    assert out["mllm_text"] == chosen.raw.text
+    assert out["mllm_verdict"].startswith(f"### {verdict_label(chosen.verdict)} · `mllm:tiny-mllm`")
+    expected = (puzzle.image if not chosen.parsed
+                else get_task("maze").render(puzzle.instance, chosen.answer, size=512))
+    assert out["mllm_image"].tobytes() == expected.tobytes()
+
+
 # ------------------------------------------------------------------------------------------------ launcher
 def test_launcher_defaults_are_safe():
     args = parse_args([])
