@@ -36,8 +36,9 @@ import platform
 import shlex
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -82,7 +83,7 @@ def throughput(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {}
     reference = None
     for label, batch in configs:
-        def one_round() -> list[Any]:
+        def one_round(batch: int = batch) -> list[Any]:
             return solve(solver, "maze", insts, images, num_samples=n, select="verifier", seed=args.seed,
                          num_inference_steps=args.steps, batch_size=batch, item_ids=ids)
 

@@ -535,7 +535,13 @@ def _add_eval(p: argparse.ArgumentParser) -> None:
 
 
 def _run_eval(args: argparse.Namespace) -> int:
-    from .evaluate import evaluate_images, evaluate_solver, make_run, markdown_report, write_run
+    from .evaluate import (
+        evaluate_images,
+        evaluate_solver,
+        make_run,
+        markdown_report,
+        write_run,
+    )
 
     for opt, path in (("--json", args.json), ("--report", args.report)):
         if path is not None and not path.parent.is_dir():

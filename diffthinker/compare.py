@@ -19,8 +19,9 @@ Plots use matplotlib's object API (``Figure`` + Agg canvas), never pyplot's glob
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from .evaluate import _pct, _secs, load_run
 from .tasks.base import TaskError
@@ -268,8 +269,8 @@ def compare_runs(paths: Sequence[str | Path], out: str | Path, *, overwrite: boo
         sets = [_item_sets(run) for run in runs]
         mismatched = [t for t in tasks if len({s.get(t) for s in sets if t in s}) > 1]
         if mismatched:
-            lines += ["", f"**Warning: the runs did not score the same items for {', '.join(mismatched)}** "
-                          "(different test sets); their numbers are not a head-to-head comparison there."]
+            lines += ["", (f"**Warning: the runs did not score the same items for {', '.join(mismatched)}** "
+                           "(different test sets); their numbers are not a head-to-head comparison there.")]
         lines += ["", "## Accuracy", "", "Every item counts (missing or unreadable outputs are wrong).", ""]
         lines += _md_table(acc, _pct)
         lines += ["", "## Seconds per puzzle", ""] + _md_table(secs, _secs)

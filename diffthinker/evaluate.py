@@ -34,11 +34,20 @@ import json
 import shutil
 import statistics
 import sys
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from .data.schema import encode_png
-from .inference import ITEM_CHUNK, Item, chunked, group_by_task, reselect, run_sharded, solve
+from .inference import (
+    ITEM_CHUNK,
+    Item,
+    chunked,
+    group_by_task,
+    reselect,
+    run_sharded,
+    solve,
+)
 from .selection import check_rule
 from .tasks.base import TaskError, get_task
 
@@ -250,7 +259,9 @@ def evaluate_images(data: str | Path, images: str | Path, *, examples: int = 3
     verify`` finds them) against the dataset ``data``. No model; missing and unreadable images count wrong.
 
     Returns ``(item_records, examples)`` with ``samples`` 1 and ``select`` "given"."""
-    from .cli import verify_rows  # the one definition of how `verify` finds and reads an item's image
+    from .cli import (
+        verify_rows,  # the one definition of how `verify` finds and reads an item's image
+    )
     from .data import official
     from .data.schema import open_image_file
 
@@ -363,8 +374,8 @@ def markdown_report(run: dict[str, Any]) -> str:
                 f"images `{sysinfo.get('images')}`") + ")",
              f"- data: `{run['data']}`", f"- config: `{json.dumps(run['config'], sort_keys=True)}`",
              f"- created: {run['created_at']}; command: `{' '.join(run['command'])}`", "",
-             "Every item counts: missing or unreadable outputs are wrong. *oracle* = some candidate correct (the "
-             "ceiling of any selection rule).", "",
+             ("Every item counts: missing or unreadable outputs are wrong. *oracle* = some candidate correct (the "
+              "ceiling of any selection rule)."), "",
              "| task | level | N | select | n | accuracy | valid | parse failures | missing | oracle | s/puzzle |",
              "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in run["summary"]:

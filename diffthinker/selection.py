@@ -20,7 +20,8 @@ the rule found what it looks for (``fallback=False``) or fell back.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Protocol, Sequence
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from .tasks.base import Answer, ParseFailure, TaskError, Verdict
 

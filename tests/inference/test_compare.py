@@ -8,7 +8,13 @@ import pytest
 from PIL import Image
 
 from diffthinker.compare import compare_runs, comparison_table
-from diffthinker.evaluate import evaluate_images, evaluate_solver, load_run, make_run, write_run
+from diffthinker.evaluate import (
+    evaluate_images,
+    evaluate_solver,
+    load_run,
+    make_run,
+    write_run,
+)
 from diffthinker.inference import load_items
 from diffthinker.tasks import get_task
 from diffthinker.tasks.base import TaskError

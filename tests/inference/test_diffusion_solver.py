@@ -7,7 +7,13 @@ import json
 import numpy as np
 import pytest
 
-from diffthinker.inference import DiffusionSolver, load_solver, sample_seed, sample_seeds, solve
+from diffthinker.inference import (
+    DiffusionSolver,
+    load_solver,
+    sample_seed,
+    sample_seeds,
+    solve,
+)
 from diffthinker.tasks import get_task
 from diffthinker.tasks.base import TaskError
 
@@ -33,7 +39,7 @@ def pixels(result):
 
 def test_batch_size_does_not_change_samples(solver, puzzles):
     insts, images = puzzles
-    kw = dict(num_samples=4, num_inference_steps=3, seed=5, item_ids=["a", "b", "c"])
+    kw = {"num_samples": 4, "num_inference_steps": 3, "seed": 5, "item_ids": ["a", "b", "c"]}
     calls = solver.calls
     one = solve(solver, "maze", insts, images, batch_size=1, **kw)
     assert solver.calls - calls == 12  # one row per call
@@ -65,7 +71,7 @@ def test_chunks_that_cut_a_puzzles_samples(solver, puzzles):
 
 def test_seeds_follow_item_ids_not_positions(solver, puzzles):
     insts, images = puzzles
-    kw = dict(num_samples=2, num_inference_steps=2, seed=1)
+    kw = {"num_samples": 2, "num_inference_steps": 2, "seed": 1}
     fwd = solve(solver, "maze", insts, images, item_ids=["a", "b", "c"], **kw)
     rev = solve(solver, "maze", insts[::-1], images[::-1], item_ids=["c", "b", "a"], **kw)
     for a, b in zip(fwd, rev[::-1]):

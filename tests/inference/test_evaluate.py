@@ -8,7 +8,14 @@ import shutil
 import pytest
 
 from diffthinker import cli
-from diffthinker.evaluate import evaluate_images, evaluate_solver, load_run, make_run, markdown_report, write_run
+from diffthinker.evaluate import (
+    evaluate_images,
+    evaluate_solver,
+    load_run,
+    make_run,
+    markdown_report,
+    write_run,
+)
 from diffthinker.inference import load_items, sample_seeds, solve
 from diffthinker.tasks import get_task
 from diffthinker.tasks.base import TaskError
@@ -99,7 +106,7 @@ def test_evaluate_images_every_item_counts(tmp_path, maze_data):
         task.render(it.instance, task.solve(it.instance), size=64).save(folder / f"{it.id}.png")
     ds_items[3].image.save(folder / f"{ds_items[3].id}.jpg")
     (folder / f"{ds_items[4].id}.png").write_bytes(b"not an image")
-    records, shots = evaluate_images(maze_data, folder, examples=2)
+    records, _ = evaluate_images(maze_data, folder, examples=2)
     statuses = [r["status"] for r in records]
     assert statuses[:3] == ["correct"] * 3 and statuses[3] in ("parse_failure", "incorrect")
     assert statuses[4:] == ["unreadable", "missing"]
