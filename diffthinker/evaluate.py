@@ -2,7 +2,7 @@
 
 ``evaluate_solver`` runs a solver (either track) on a dataset: for every N in ``samples`` it solves every item with
 N samples (its own timed run; by the seed contract the first n candidates of any run are the n-sample run's, so the
-N=1 numbers are literally the first candidate of the N=8 run) and applies every selection rule to the same
+N=1 numbers are the first candidate of the N=8 run, up to float round-off of differently batched kernels) and applies every selection rule to the same
 candidates. ``evaluate_images`` scores a folder of solved images produced by any other system (the published
 model's outputs, say) against the dataset, with our parsers and verifiers, exactly as ``diffthinker verify`` does.
 
