@@ -15,6 +15,7 @@ import html
 import logging
 import math
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -134,6 +135,14 @@ class DemoHandlers:
             self.settings.workdir = Path(self._tmp.name)
         self.workdir = Path(self.settings.workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
+        # One solve at a time per model: a pipeline's scheduler keeps per-call state (its timesteps), so two
+        # threads must not share it. Different models (tasks) still run side by side under --concurrency > 1.
+        self._locks: dict[int, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    def _lock(self, solver: Any) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(id(solver), threading.Lock())
 
     def served_folders(self) -> list[str]:
         """The folders whose files the page may fetch: puzzle files and animations (never the uploads)."""
@@ -225,8 +234,9 @@ class DemoHandlers:
 
         task = puzzle.task
         image = puzzle.image_for(getattr(solver, "resolution", None))
-        [result] = inference.solve(solver, puzzle.task_id, [puzzle.instance], [image], num_samples=n,
-                                   select=select, seed=seed, num_inference_steps=steps, save_trajectory=True)
+        with self._lock(solver):
+            [result] = inference.solve(solver, puzzle.task_id, [puzzle.instance], [image], num_samples=n,
+                                       select=select, seed=seed, num_inference_steps=steps, save_trajectory=True)
         gallery = []
         for c in result.candidates:
             caption = f"#{c.index} {verdict_label(c.verdict)}"
@@ -287,9 +297,10 @@ class DemoHandlers:
             return {"mllm_image": None, "mllm_text": "", "mllm_verdict": "No MLLM checkpoint for this task yet."}
         task = puzzle.task
         try:
-            [result] = inference.solve(solver, puzzle.task_id, [puzzle.instance],
-                                       [puzzle.image_for(getattr(solver, "resolution", None))], num_samples=n,
-                                       select=select, seed=seed)
+            with self._lock(solver):
+                [result] = inference.solve(solver, puzzle.task_id, [puzzle.instance],
+                                           [puzzle.image_for(getattr(solver, "resolution", None))],
+                                           num_samples=n, select=select, seed=seed)
         except Exception as exc:  # noqa: BLE001 - the diffusion result stays on screen
             logger.exception("MLLM solver %r failed", solver.name)
             return {"mllm_verdict": _error(f"the MLLM baseline `{solver.name}` failed: {type(exc).__name__}: "

@@ -206,6 +206,18 @@ def test_solve_shows_n_verified_candidates_frames_and_selection(handlers, regist
     assert [im.tobytes() for im, _ in again["gallery"]] == [im.tobytes() for im, _ in out["gallery"]]
 
 
+def test_concurrent_solves_on_one_model_give_the_sequential_results(handlers):
+    from concurrent.futures import ThreadPoolExecutor
+
+    puzzle = handlers.new_puzzle("maze", "8", 4)["puzzle"]
+    jobs = [(2, 3, 0), (3, 4, 1), (2, 3, 0), (3, 4, 1)]
+    alone = [handlers.solve(puzzle, *job)["gallery"] for job in jobs]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda job: handlers.solve(puzzle, *job)["gallery"], jobs))
+    for a, b in zip(alone, together):
+        assert [im.tobytes() for im, _ in a] == [im.tobytes() for im, _ in b]
+
+
 def test_solve_without_a_checkpoint_says_so(handlers):
     puzzle = handlers.new_puzzle("sudoku", "45", 0)["puzzle"]
     out = handlers.solve(puzzle, 2, 2, 0)
