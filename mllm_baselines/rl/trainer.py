@@ -108,7 +108,7 @@ class RLStep:
         """The prompt mode of RL step ``step`` (ReVisual-R1 curriculum; image when none is configured)."""
         total = max(1, self.cfg.steps)
         for stage in self.cfg.curriculum:
-            if step < math.ceil(stage["until"] * total) or stage["until"] >= 1:
+            if step < math.floor(stage["until"] * total) or stage["until"] >= 1:
                 return stage["mode"]
         return "image"
 
