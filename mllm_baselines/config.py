@@ -238,6 +238,17 @@ class RLArgs:
 
 
 @dataclass
+class GenerationArgs:
+    """Rollout backend: ``hf`` (transformers ``generate``; CPU and GPU) or ``vllm`` (GPUs; ``pip install
+    'diffthinker[gpu]'``), an in-process engine whose weights are reloaded every ``vllm.sync_every`` RL steps.
+    ``vllm`` holds ``generation.VLLMConfig`` fields (gpu_memory_utilization, tensor_parallel_size, max_model_len,
+    dtype, enforce_eager, enable_sleep_mode, sync_every)."""
+
+    backend: Literal["hf", "vllm"] = "hf"
+    vllm: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class CheckpointArgs:
     """every: save every N optimizer steps of a stage (0: only at stage ends); keep_last; resume: None,
     ``latest`` or a checkpoint path."""
@@ -281,6 +292,7 @@ class TrainConfig:
     data: DataArgs = field(default_factory=DataArgs)
     sft: SFTArgs = field(default_factory=SFTArgs)
     rl: RLArgs = field(default_factory=RLArgs)
+    generation: GenerationArgs = field(default_factory=GenerationArgs)
     checkpoint: CheckpointArgs = field(default_factory=CheckpointArgs)
     eval: EvalArgs = field(default_factory=EvalArgs)
 
@@ -397,6 +409,15 @@ def _validate(cfg: TrainConfig) -> TrainConfig:
         need(ok, f"rl.curriculum[{i}]", stage, "{mode: image|text, until: a fraction of rl.steps, increasing, <= 1}")
         last = float(stage["until"])
     need(not r.curriculum or last == 1, "rl.curriculum", r.curriculum, "stages whose last 'until' is 1")
+    from .generation import VLLMConfig
+
+    try:
+        VLLMConfig(**cfg.generation.vllm).validate()
+    except TypeError:
+        raise ConfigError(f"config key 'generation.vllm' = {cfg.generation.vllm!r} is invalid; expected fields of "
+                          f"VLLMConfig: {sorted(VLLMConfig.__dataclass_fields__)}") from None
+    except TaskError as exc:
+        raise ConfigError(f"config section 'generation': {exc}") from None
     c = cfg.checkpoint
     need(c.every >= 0 and c.keep_last >= 1, "checkpoint", {"every": c.every, "keep_last": c.keep_last},
          "every >= 0 and keep_last >= 1")
@@ -542,7 +563,7 @@ def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(base)
     for k, v in over.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict) and k not in ("overrides", "rewards"):
+        if isinstance(v, dict) and isinstance(out.get(k), dict) and k not in ("overrides", "rewards", "vllm"):
             out[k] = _merge(out[k], v)
         else:
             out[k] = copy.deepcopy(v)

@@ -306,7 +306,16 @@ def train(cfg: TrainConfig, command: Sequence[str] | None = None) -> TrainResult
 
         blocked |= collect_hashes(cfg.data.exclude)
     stream = PuzzleStream(specs, seed_start=cfg.data.seed_start, blocked=blocked)
-    generator = HFGenerator(cfg.rl.generation_batch_size)
+    generator: Any = HFGenerator(cfg.rl.generation_batch_size)
+    vllm_sync = 0
+    if cfg.generation.backend == "vllm" and cfg.rl.steps > 0:
+        from .generation import VLLMConfig, VLLMGenerator
+
+        vcfg = VLLMConfig(**cfg.generation.vllm).validate()
+        init_dir = out / f"vllm-init-rank{rank}"
+        policy.save(init_dir)  # the engine loads from disk once; later syncs copy weights in memory
+        generator = VLLMGenerator(str(init_dir), vcfg, image_size=policy.image_size)
+        vllm_sync = vcfg.sync_every
 
     state: dict[str, Any] = {"stage": "sft", "step": 0, "puzzles": 0, "done": [], "train_seconds": {},
                              "rl_hooks": None, "world_size": world}
@@ -445,6 +454,8 @@ def train(cfg: TrainConfig, command: Sequence[str] | None = None) -> TrainResult
                 res = rl_step.run(state["step"], next_puzzles)
                 rec = res.metrics
                 state["rl_hooks"] = rl_step.state_dict()
+                if vllm_sync and (state["step"] + 1) % vllm_sync == 0:
+                    generator.load_weights(policy.model)
             dt = time.perf_counter() - t0
             spent += dt
             state["step"] += 1

@@ -185,3 +185,16 @@ def test_vllm_config_is_validated_and_backend_is_import_guarded():
     except ImportError:
         with pytest.raises(ImportError, match=r"diffthinker\[gpu\]"):
             VLLMGenerator("any/model")
+
+
+def test_vllm_backend_config_is_validated_in_the_training_config():
+    from mllm_baselines.config import ConfigError, load_config
+
+    cfg = load_config(None, ["generation.backend=vllm", "generation.vllm={gpu_memory_utilization: 0.5}"])
+    assert cfg.generation.backend == "vllm" and cfg.generation.vllm == {"gpu_memory_utilization": 0.5}
+    with pytest.raises(ConfigError, match="gpu_memory_utilization"):
+        load_config(None, ["generation.vllm={gpu_memory_utilization: 2}"])
+    with pytest.raises(ConfigError, match="generation.vllm"):
+        load_config(None, ["generation.vllm={gpus: 2}"])
+    with pytest.raises(ConfigError, match="generation.backend"):
+        load_config(None, ["generation.backend=sglang"])
