@@ -40,6 +40,10 @@ class MLLMSolver:
         self.generator = generator or HFGenerator(batch_size)
         self.batch_size = batch_size
 
+    @property
+    def tasks(self) -> list[str]:
+        return list(self.policy.meta.tasks)
+
     def supports(self, task_id: str) -> bool:
         return self.policy.supports(task_id)
 

@@ -198,3 +198,19 @@ def test_vllm_backend_config_is_validated_in_the_training_config():
         load_config(None, ["generation.vllm={gpus: 2}"])
     with pytest.raises(ConfigError, match="generation.backend"):
         load_config(None, ["generation.backend=sglang"])
+
+
+def test_a_saved_policy_plugs_into_diffthinker_solve(tiny_policy, tmp_path):
+    from diffthinker.inference import load_solver, solve
+
+    tiny_policy.save(tmp_path / "policy")
+    solver = load_solver(tmp_path / "policy", name="tiny-mllm")
+    assert solver.kind == "mllm" and solver.name == "tiny-mllm" and solver.tasks == ["maze-v1", "frozenlake-v1"]
+    insts = [LAKE.generate("vsp3", s) for s in range(3)]
+    images = [LAKE.render(i, size=256) for i in insts]
+    results = solve(solver, "frozenlake", insts, images, num_samples=2, select="verifier", seed=1, batch_size=4)
+    assert len(results) == 3 and all(len(r.candidates) == 2 and r.candidates[0].raw.text is not None
+                                     for r in results)
+    again = solve(solver, "frozenlake", insts, images, num_samples=2, select="verifier", seed=1, batch_size=2)
+    assert [[c.raw.text for c in r.candidates] for r in results] == [[c.raw.text for c in r.candidates]
+                                                                     for r in again]
