@@ -92,6 +92,16 @@ class RLStep:
         if cfg.beta > 0 and ref_model is None:
             raise ValueError("rl.beta > 0 needs a reference model")
 
+    @property
+    def needs_old_probe(self) -> bool:
+        """Whether π_old must come from a separate no-grad pass. With one optimizer step per rollout batch, π_old
+        is the current policy, so (as TRL does) the loss forward's own detached log-probs serve as π_old, and its
+        entropies are logged; the pass is needed only when a component reads old-pass fields before the loss."""
+        c = self.cfg
+        return (c.num_iterations > 1 or c.siren.enabled or c.perception.enabled or c.replay.enabled
+                or c.top_entropy_quantile < 1
+                or (c.advantage.estimator == "conditional_split" and c.advantage.metric == "entropy"))
+
     # ------------------------------------------------------------------ state (checkpointed)
     def state_dict(self) -> dict[str, Any]:
         return {"buffer": self.buffer.state_dict() if self.buffer is not None else None,
@@ -208,7 +218,8 @@ class RLStep:
         c = self.cfg
         batch = RolloutBatch(self.policy, groups)
         micro = c.micro_batch_size
-        old_probe(self.policy, batch, micro, c.temperature, siren=c.siren if c.siren.enabled else None)
+        if self.needs_old_probe:
+            old_probe(self.policy, batch, micro, c.temperature, siren=c.siren if c.siren.enabled else None)
         if c.beta > 0:
             ref_probe(self.policy, self.ref_model, batch, micro, c.temperature)
         if c.perception.enabled:
@@ -285,11 +296,12 @@ class RLStep:
         t = torch.tensor(list(idx), dtype=torch.long)
         model = self.train_model if self.train_model is not None else self.policy.model
         need_ent = c.entropy_coef > 0
-        out = completion_forward(self.policy, batch.rows(idx), temperature=c.temperature, want_entropy=need_ent,
-                                 model=model)
+        has_old = "old_logp" in batch.tokens
+        out = completion_forward(self.policy, batch.rows(idx), temperature=c.temperature,
+                                 want_entropy=need_ent or not has_old, model=model)
         dev = out.logp.device
         mask = batch.mask[t].to(dev)
-        old = batch.tokens["old_logp"][t].to(dev)
+        old = batch.tokens["old_logp"][t].to(dev) if has_old else out.logp.detach()
         adv = batch.adv[t].to(dev)
         origin = [batch.origin[i] for i in idx]
         on = torch.tensor([o == "on" for o in origin], device=dev).unsqueeze(-1)
@@ -327,6 +339,8 @@ class RLStep:
             loss = loss + factor * R.row_selected_mean(h, sel).sum() / max(1.0, float(len(batch)))
         stats["on"] = (on & (mask > 0)).detach()
         stats["logp"] = out.logp.detach()
+        if out.entropy is not None:
+            stats["entropy"] = out.entropy.detach()
         return loss, stats
 
     def update(self, batch: RolloutBatch) -> dict[str, float]:
@@ -343,9 +357,14 @@ class RLStep:
         grad_norms = []
         model = self.train_model if self.train_model is not None else self.policy.model
         model.train()
+        fill = "old_logp" not in batch.tokens  # no old pass: record the loss forward's values (logging)
+        if fill:
+            batch.tokens["entropy"] = torch.zeros_like(batch.mask)
         for _ in range(c.num_iterations):
             for idx in micro_batches(rows, c.micro_batch_size):
                 loss, st = self.loss_terms(batch, idx, norm, mixed_noclip)
+                if fill:
+                    batch.tokens["entropy"][torch.tensor(idx)] = st["entropy"].float().cpu() * batch.mask[idx]
                 self.backward(loss * self.world_size)  # DDP averages gradients; the normalisers are global sums
                 on = st["on"].float()
                 sums["loss"] += float(loss.detach())
@@ -384,7 +403,8 @@ class RLStep:
             "reward_shaped": float(batch.reward[on].mean()) if len(batch.trajs) else 0.0,
             "accuracy": float(batch.correct[on].float().mean()),
             "parsed": float(torch.tensor([t.parsed for t in batch.trajs])[on].float().mean()),
-            "entropy": float((batch.tokens["entropy"] * on_tok).sum() / on_tok.sum().clamp(min=1)),
+            "entropy": float((batch.tokens.get("entropy", torch.zeros_like(m)) * on_tok).sum()
+                             / on_tok.sum().clamp(min=1)),
             "response_length": float(batch.lengths[on].float().mean()),
             "truncated_frac": float(batch.truncated[on].float().mean()),
             "frac_zero_std": sum(g.zero_variance for g in batch.groups) / batch.num_groups,

@@ -118,7 +118,8 @@ def test_offline_traces_are_correct_members_with_the_shaped_surrogate(warm_dir):
     off = torch.tensor([o == "offline" for o in batch.origin])
     p = out.logp.exp()
     adv = batch.adv.unsqueeze(-1)
-    ratio = torch.exp(out.logp - batch.tokens["old_logp"])
+    assert "old_logp" not in batch.tokens  # one update per rollout batch: π_old is the loss forward's own values
+    ratio = torch.exp(out.logp - out.logp.detach())
     from mllm_baselines.forward import entropy_from_logits
 
     ent = entropy_from_logits(out.logits)
