@@ -266,8 +266,12 @@ def train(cfg: TrainConfig, command: Sequence[str] | None = None) -> TrainResult
 
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
+    from accelerate.utils import DistributedDataParallelKwargs
+
+    # text-only rows (ReVisual-R1's text stages, text SFT) leave the vision tower without gradients in a step
+    ddp = DistributedDataParallelKwargs(find_unused_parameters=True)
     accelerator = Accelerator(log_with="tensorboard" if cfg.report_to == "tensorboard" else None,
-                              project_dir=str(Path(cfg.output_dir) / "logs"))
+                              project_dir=str(Path(cfg.output_dir) / "logs"), kwargs_handlers=[ddp])
     main_proc = accelerator.is_main_process
     rank, world = accelerator.process_index, accelerator.num_processes
     out = Path(cfg.output_dir)
