@@ -214,3 +214,20 @@ def test_a_saved_policy_plugs_into_diffthinker_solve(tiny_policy, tmp_path):
     again = solve(solver, "frozenlake", insts, images, num_samples=2, select="verifier", seed=1, batch_size=2)
     assert [[c.raw.text for c in r.candidates] for r in results] == [[c.raw.text for c in r.candidates]
                                                                      for r in again]
+
+
+def test_training_forward_reproduces_generation_under_left_padding(tiny_policy):
+    """Greedy tokens are the argmax of the training forward's logits at every completion position, also for a batch
+    mixing image and (longer or shorter) text prompts: generation and training see the same positions."""
+    from mllm_baselines.forward import completion_forward
+
+    inst = LAKE.generate("vsp3", 4)
+    prompts = [build_prompt(LAKE, instance=inst), build_prompt(LAKE, instance=inst, mode="text"),
+               build_prompt(MAZE, instance=MAZE.generate("8", 2))]
+    comps = HFGenerator().generate(tiny_policy, prompts, [0, 1, 2], SamplingConfig(temperature=0), 6)
+    batch = tiny_policy.encode(prompts, [c.ids for c in comps])
+    with torch.no_grad():
+        logits = completion_forward(tiny_policy, batch).logits
+    logits[..., tiny_policy.banned_ids] = float("-inf")
+    for i, c in enumerate(comps):
+        assert logits[i, : len(c.ids)].argmax(-1).tolist() == c.ids
