@@ -89,7 +89,7 @@ def build_app(handlers: DemoHandlers, *, concurrency_limit: int = 1) -> gr.Block
                                                        elem_classes="pixelated")
                 c["verdict"] = gr.Markdown(elem_id="verdict")
                 c["gallery"] = gr.Gallery(label="All N candidates, each verified", columns=4, format="png",
-                                          height=340, object_fit="contain", elem_id="candidates",
+                                          object_fit="contain", elem_id="candidates",
                                           elem_classes="pixelated")
             with gr.Column(scale=2):
                 gr.Markdown("## MLLM baseline")

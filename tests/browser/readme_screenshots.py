@@ -4,7 +4,7 @@
 
 Serves the demo on a free port with the given checkpoint(s), generates the maze of ``--seed``, solves it with
 ``--samples`` candidates and ``--steps`` Euler steps, and saves ``demo.png`` (the page) and ``demo-thinking.png``
-(the diffusion panel with the scrubber at a middle step) into ``--out``.
+(the diffusion panel with the scrubber at ``--thinking-step``) into ``--out``.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--samples", type=int, default=8)
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--sample-seed", type=int, default=0)
+    p.add_argument("--thinking-step", type=int, default=2, help="scrubber position of demo-thinking.png")
     args = p.parse_args(argv)
 
     from playwright.sync_api import expect, sync_playwright
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             page.wait_for_timeout(500)
             page.screenshot(path=str(args.out / "demo.png"), full_page=True)
             box = page.locator("#frame-slider input[type=number]")
-            box.fill(str(max(0, args.steps // 3)))
+            box.fill(str(args.thinking_step))
             box.press("Enter")
             page.wait_for_timeout(1500)
             panel = page.locator("#frame-image").locator("xpath=ancestor::div[contains(@class,'row')][1]")

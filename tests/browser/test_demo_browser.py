@@ -111,6 +111,13 @@ def test_generate_solve_and_upload_in_the_browser(demo_url, tmp_path):
             expect(page.locator("#verdict")).to_contain_text(re.compile(r"(correct|invalid) · candidate #\d of 4"))
             expect(page.locator("#verdict")).to_contain_text(re.compile(r"\d/4 valid"))
             expect(page.locator("#frame-image img")).to_be_visible()
+            # the scrubber: back to the first denoising step shows that step's estimates
+            last_frame = page.locator("#frame-image img").get_attribute("src")
+            box = page.locator("#frame-slider input[type=number]")
+            expect(box).to_have_value("1")
+            box.fill("0")
+            box.press("Enter")
+            expect(page.locator("#frame-image img")).not_to_have_attribute("src", last_frame)
             expect(page.locator("#status")).to_contain_text("solved with N=4, 2 steps")
             # the MLLM baseline on the same puzzle, side by side: its text, drawn answer (or why none) and verdict
             expect(page.locator("#mllm-verdict")).to_contain_text(re.compile(r"(correct|invalid) · mllm:tiny-mllm"))
