@@ -12,8 +12,9 @@
 The model is a random ``tiny-cpu`` PixelDenoiser (2.5M parameters, 64 px, 8 px patches: the trained model's
 architecture and cost; speed does not depend on the weights), on maze level 8 puzzles, 20 Euler steps, parse +
 verify + selection included. Each configuration runs for ``--seconds`` of wall time in repeated rounds (whole rounds
-only) after one warm-up round; the rounds use the same puzzles and seeds, so all configurations do identical work
-and produce the same samples (batch-size independence).
+only) after one warm-up round; the rounds of the three configurations are interleaved (a change of machine load
+hits all alike) and use the same puzzles and seeds, so all configurations do identical work and produce the same
+samples (batch-size independence, checked on the warm-up samples).
 
 **Accuracy** (with ``--checkpoint``): the trained pipeline on ``--eval-n`` fresh maze-8 puzzles: the training
 validation set (``diffthinker.diffusion.data.validation_set``, seeds from ``--eval-seed`` = 0, the range
@@ -80,31 +81,39 @@ def throughput(args: argparse.Namespace) -> dict[str, Any]:
     ids = [f"bench{i}" for i in range(args.puzzles)]
     n = args.samples
     configs = [("sequential", 1), (f"batched N={n}", n), (f"batched 4x{n}", 4 * n)]
-    out: dict[str, Any] = {}
-    reference = None
-    for label, batch in configs:
-        def one_round(batch: int = batch) -> list[Any]:
-            return solve(solver, "maze", insts, images, num_samples=n, select="verifier", seed=args.seed,
-                         num_inference_steps=args.steps, batch_size=batch, item_ids=ids)
 
-        res = one_round()  # warm-up (and the samples, for the independence check)
-        pix = [np.asarray(c.raw.image, dtype=np.int16) for r in res for c in r.candidates]
-        if reference is None:
-            reference = pix
-        max_diff = max(int(np.abs(a - b).max()) for a, b in zip(reference, pix))
-        calls0, rounds, t0 = solver.calls, 0, time.perf_counter()
-        while True:
-            one_round()
-            rounds += 1
-            if time.perf_counter() - t0 >= args.seconds:
-                break
-        wall = time.perf_counter() - t0
-        out[label] = {"batch_size": batch, "rounds": rounds, "puzzles": rounds * len(insts), "wall_s": round(wall, 2),
-                      "puzzles_per_s": round(rounds * len(insts) / wall, 4),
-                      "pipeline_calls_per_puzzle": (solver.calls - calls0) / (rounds * len(insts)),
-                      "max_pixel_diff_vs_sequential": max_diff}
-        print(f"{label:>16}: {out[label]['puzzles_per_s']:.3f} puzzles/s ({rounds} rounds, {wall:.1f} s, "
-              f"{out[label]['pipeline_calls_per_puzzle']:.2f} calls/puzzle, max pixel diff {max_diff})", flush=True)
+    def one_round(batch: int) -> list[Any]:
+        return solve(solver, "maze", insts, images, num_samples=n, select="verifier", seed=args.seed,
+                     num_inference_steps=args.steps, batch_size=batch, item_ids=ids)
+
+    # warm-up round per configuration; its samples check batch-size independence against the sequential ones
+    reference = None
+    max_diff: dict[str, int] = {}
+    for label, batch in configs:
+        pix = [np.asarray(c.raw.image, dtype=np.int16) for r in one_round(batch) for c in r.candidates]
+        reference = pix if reference is None else reference
+        max_diff[label] = max(int(np.abs(a - b).max()) for a, b in zip(reference, pix))
+    # timed rounds, the configurations interleaved so that a change of machine load hits all of them alike
+    wall = {label: 0.0 for label, _ in configs}
+    calls = {label: 0 for label, _ in configs}
+    rounds = 0
+    while min(wall.values()) < args.seconds:
+        for label, batch in configs:
+            c0, t0 = solver.calls, time.perf_counter()
+            one_round(batch)
+            wall[label] += time.perf_counter() - t0
+            calls[label] += solver.calls - c0
+        rounds += 1
+    out: dict[str, Any] = {}
+    for label, batch in configs:
+        puzzles = rounds * len(insts)
+        out[label] = {"batch_size": batch, "rounds": rounds, "puzzles": puzzles, "wall_s": round(wall[label], 2),
+                      "puzzles_per_s": round(puzzles / wall[label], 4),
+                      "pipeline_calls_per_puzzle": calls[label] / puzzles,
+                      "max_pixel_diff_vs_sequential": max_diff[label]}
+        print(f"{label:>16}: {out[label]['puzzles_per_s']:.3f} puzzles/s ({rounds} rounds, {wall[label]:.1f} s, "
+              f"{out[label]['pipeline_calls_per_puzzle']:.2f} calls/puzzle, max pixel diff {max_diff[label]})",
+              flush=True)
     base = out["sequential"]["puzzles_per_s"]
     for label, _ in configs[1:]:
         out[label]["speedup_vs_sequential"] = round(out[label]["puzzles_per_s"] / base, 2)
