@@ -92,24 +92,21 @@ class RolloutBatch:
             if t.behavior_logp is not None:
                 beh[i, : len(t.behavior_logp)] = torch.tensor(t.behavior_logp, dtype=beh.dtype)
         self.tokens["behavior_logp"] = beh
-        # pixel rows of each row's image (rows without an image have none)
+        # Policy.encode lays out pixel rows per image row (one copy per row); each row points at the FIRST copy of
+        # its image (start, end, grid index), so rows sharing a prompt share a slice and the key of their image
         self._pix: list[tuple[int, int, int] | None] = []
-        start = 0
-        img_i = 0
         grids = self.enc.get("image_grid_thw")
-        cache: dict[int, tuple[int, int, int]] = {}
+        first: dict[int, tuple[int, int, int]] = {}
+        start = img_row = 0
         for p in prompts:
             if p.image is None:
                 self._pix.append(None)
                 continue
-            key = id(p)
-            if key not in cache:  # Policy.encode processed each distinct prompt once, in first-seen order
-                count = int(grids[img_i].prod())
-                cache[key] = (start, start + count, img_i)
-                start += count
-                img_i += 1
-            self._pix.append(cache[key])
-        self._distinct = img_i
+            count = int(grids[img_row].prod())
+            first.setdefault(id(p), (start, start + count, img_row))
+            self._pix.append(first[id(p)])
+            start += count
+            img_row += 1
 
     def __len__(self) -> int:
         return len(self.trajs)
@@ -122,7 +119,11 @@ class RolloutBatch:
         return torch.tensor([o == origin for o in self.origin], dtype=torch.bool)
 
     def rows(self, idx: Sequence[int], pixel_values: torch.Tensor | None = None) -> dict[str, Any]:
-        """Model inputs of rows ``idx`` (``pixel_values`` replaces the batch's, e.g. VPPO's corrupted images)."""
+        """Model inputs of rows ``idx`` (``pixel_values`` replaces the batch's, e.g. VPPO's corrupted images).
+
+        The G rows of a group share one image: the pixels of each distinct image are included once, with
+        ``image_source`` (per image row, the index of its distinct image) and ``image_grid_distinct``, so the
+        forward encodes each image once (``forward.completion_forward``)."""
         idx = list(idx)
         t = torch.tensor(idx, dtype=torch.long)
         out: dict[str, Any] = {"prompt_len": self.enc["prompt_len"]}
@@ -130,15 +131,23 @@ class RolloutBatch:
             if k in self.enc:
                 out[k] = self.enc[k][t]
         pix = pixel_values if pixel_values is not None else self.enc.get("pixel_values")
-        parts, grids = [], []
+        parts, grids, distinct_grids, source = [], [], [], []
+        where: dict[int, int] = {}
         for i in idx:
             sl = self._pix[i]
-            if sl is not None:
+            if sl is None:
+                continue
+            if sl[2] not in where:
+                where[sl[2]] = len(parts)
                 parts.append(pix[sl[0]:sl[1]])
-                grids.append(self.enc["image_grid_thw"][sl[2]])
+                distinct_grids.append(self.enc["image_grid_thw"][sl[2]])
+            source.append(where[sl[2]])
+            grids.append(self.enc["image_grid_thw"][sl[2]])
         if parts:
             out["pixel_values"] = torch.cat(parts)
             out["image_grid_thw"] = torch.stack(grids)
+            out["image_grid_distinct"] = torch.stack(distinct_grids)
+            out["image_source"] = source
         else:
             out.pop("mm_token_type_ids", None)
         return out

@@ -75,19 +75,18 @@ def ref_probe(policy: Any, ref_model: torch.nn.Module, batch: RolloutBatch, micr
 
 def corrupted_pixels(policy: Any, batch: RolloutBatch, *, patch: int, p: float, seed: int, step: int
                      ) -> torch.Tensor | None:
-    """The batch's pixel rows recomputed from patch-blackened copies of its images (same order and grids)."""
-    seen: dict[int, int] = {}
-    images = []
-    for gi, prompt in enumerate(g.prompt for g in batch.groups):
-        if prompt.image is None or id(prompt) in seen:
+    """The batch's pixel rows (same per-row layout and grids as ``batch.enc``) recomputed from patch-blackened
+    copies of its images; each distinct image is corrupted once (seeded by step and group)."""
+    per_prompt: dict[int, torch.Tensor] = {}
+    for gi, g in enumerate(batch.groups):
+        if g.prompt.image is None or id(g.prompt) in per_prompt:
             continue
-        seen[id(prompt)] = gi
         gen = torch.Generator().manual_seed(derive_seed(seed, "vppo", step, gi))
-        images.append(patch_blacken(prompt.image, patch, p, gen))
-    if not images:
+        img = patch_blacken(g.prompt.image, patch, p, gen)
+        per_prompt[id(g.prompt)] = policy.processor.image_processor(images=[img], return_tensors="pt")["pixel_values"]
+    if not per_prompt:
         return None
-    parts = [policy.processor.image_processor(images=[img], return_tensors="pt")["pixel_values"] for img in images]
-    return torch.cat(parts)
+    return torch.cat([per_prompt[id(pr)] for pr in batch.prompts if pr.image is not None])
 
 
 def aug_probe(policy: Any, batch: RolloutBatch, micro: int, temperature: float, *, patch: int, p: float, seed: int,

@@ -231,3 +231,46 @@ def test_training_forward_reproduces_generation_under_left_padding(tiny_policy):
     logits[..., tiny_policy.banned_ids] = float("-inf")
     for i, c in enumerate(comps):
         assert logits[i, : len(c.ids)].argmax(-1).tolist() == c.ids
+
+
+def test_shared_image_features_equal_repeated_pixels(tiny_policy):
+    """A rollout micro-batch encodes each distinct image once; logits and gradients match repeating the pixels."""
+    import copy
+
+    from mllm_baselines.data import LevelSpec, Puzzle
+    from mllm_baselines.forward import completion_forward
+    from mllm_baselines.rl.batch import Group, RolloutBatch, Trajectory
+
+    groups = []
+    for s in range(2):
+        inst = LAKE.generate("vsp3", s)
+        g = Group(Puzzle(LevelSpec("frozenlake-v1", "vsp3"), s, inst, str(s)), build_prompt(LAKE, instance=inst))
+        g.members = [Trajectory([30 + k, 31, tiny_policy.eos_id], "x", False) for k in range(3)]
+        groups.append(g)
+    groups.append(Group(groups[0].puzzle, build_prompt(LAKE, instance=groups[0].puzzle.instance, mode="text"),
+                        [Trajectory([33, tiny_policy.eos_id], "y", False)]))
+    batch = RolloutBatch(tiny_policy, groups)
+    rows = batch.rows(range(len(batch)))
+    assert rows["pixel_values"].shape[0] == 2 * 64 and rows["image_source"] == [0, 0, 0, 1, 1, 1]
+    model = copy.deepcopy(tiny_policy.model)
+    shared = completion_forward(tiny_policy, rows, model=model)
+    shared.logp.sum().backward()
+    g_shared = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad()
+    # the same rows with the pixels repeated per row (what Policy.encode builds), through the plain forward
+    repeated = tiny_policy.encode(batch.prompts, [t.ids for t in batch.trajs])
+    assert repeated["pixel_values"].shape[0] == 6 * 64
+    by_row = [tiny_policy.processor.image_processor(images=[g.prompt.image], return_tensors="pt")["pixel_values"]
+              for g in groups[:2] for _ in range(3)]
+    assert torch.equal(repeated["pixel_values"], torch.cat(by_row))
+    assert torch.equal(rows["pixel_values"], torch.cat([by_row[0], by_row[3]]))  # each group's own image
+    assert torch.equal(batch.rows([4])["pixel_values"], by_row[3])
+    sizes = rows["image_grid_distinct"].prod(-1).tolist()
+    chunks = torch.split(rows["pixel_values"], sizes)
+    rep = dict(rows, pixel_values=torch.cat([chunks[j] for j in rows["image_source"]]))
+    del rep["image_source"], rep["image_grid_distinct"]
+    plain = completion_forward(tiny_policy, rep, model=model)
+    plain.logp.sum().backward()
+    assert torch.allclose(shared.logits, plain.logits, atol=1e-5)
+    for n, p in model.named_parameters():
+        assert torch.allclose(g_shared[n], p.grad, atol=1e-5), n
