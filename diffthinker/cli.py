@@ -406,14 +406,42 @@ def _add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("overrides", nargs="*", metavar="key=value",
                    help="dotted config overrides with YAML values, e.g. optim.lr=3e-4 data.levels=[maze:8] "
                         "model.overrides.num_layers=6")
+    m = kinds.add_parser("mllm", help="the MLLM baseline (SFT and GRPO-family RL; see training/train_mllm_rl.py "
+                                      "--help)", add_help=False,
+                         description="Train the MLLM baseline; the same as training/train_mllm_rl.py.")
+    m.add_argument("mllm_args", nargs=argparse.REMAINDER, metavar="...",
+                   help="the arguments of training/train_mllm_rl.py (--help lists them)")
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    """``diffthinker train diffusion --config C [overrides]``: the same function as training/train_diffusion.py."""
+    """``diffthinker train diffusion --config C [overrides]``: the same function as training/train_diffusion.py;
+    ``diffthinker train mllm ...``: the same function as training/train_mllm_rl.py."""
+    if args.kind == "mllm":  # reached only through build_parser() users; main() hands `train mllm` over first
+        from mllm_baselines.train import main as train_mllm
+
+        return train_mllm(list(args.mllm_args), prog="diffthinker train mllm")
     from .diffusion.training import run_from_args, setup_logging
 
     setup_logging()
     return run_from_args(args, args._argv)
+
+
+# ============================================================================================== demo
+def _add_demo(p: argparse.ArgumentParser) -> None:
+    # The demo's own options; declared by the demo module, which imports no gradio until it serves.
+    from .demo.launch import add_arguments
+
+    add_arguments(p)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    """``diffthinker demo [--host H --port P --checkpoint C ...]``: serve the Gradio demo (127.0.0.1 by default)."""
+    import logging
+
+    from .demo.launch import run
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return run(args)
 
 
 # ============================================================================================== solve
@@ -617,6 +645,8 @@ COMMANDS: dict[str, Command] = {
                     _add_eval, _run_eval),
     "compare": Command("head-to-head report of several eval runs: markdown table and plots", _add_compare,
                        _run_compare),
+    "demo": Command("serve the Gradio demo: watch the model draw N answers and see them verified", _add_demo,
+                    _run_demo),
 }
 
 
@@ -633,6 +663,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 ok, 2 bad input, 130 interrupted)."""
+    raw = sys.argv[1:] if argv is None else list(argv)
+    if raw[:2] == ["train", "mllm"]:
+        # Handed over whole: argparse's REMAINDER cannot pass on leading options such as --config or --help.
+        from mllm_baselines.train import main as train_mllm
+
+        return train_mllm(raw[2:], prog="diffthinker train mllm")
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

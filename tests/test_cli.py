@@ -273,3 +273,19 @@ def test_python_dash_m_smoke(tmp_path):
     bad = subprocess.run([env_py, "-m", "diffthinker", "verify", "--data", str(tmp_path / "nope")],
                          capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert bad.returncode == 2 and "nope" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_train_mllm_is_handed_over_whole(capsys):
+    """`diffthinker train mllm ...` is training/train_mllm_rl.py: its own options, --print-config included."""
+    from diffthinker.cli import main
+
+    assert main(["train", "mllm", "--print-config"]) == 0
+    out = capsys.readouterr().out
+    assert "rl" in out and "sft" in out  # the resolved config's stages
+
+
+def test_demo_subcommand_binds_localhost_by_default():
+    from diffthinker.cli import build_parser
+
+    args = build_parser().parse_args(["demo", "--port", "0"])
+    assert args._command == "demo" and args.host == "127.0.0.1" and args.share is False
