@@ -274,3 +274,20 @@ def test_shared_image_features_equal_repeated_pixels(tiny_policy):
     assert torch.allclose(shared.logits, plain.logits, atol=1e-5)
     for n, p in model.named_parameters():
         assert torch.allclose(g_shared[n], p.grad, atol=1e-5), n
+
+
+def test_vppo_corrupted_pixels_follow_the_batch_layout(tiny_policy):
+    from mllm_baselines.data import LevelSpec, Puzzle
+    from mllm_baselines.rl.batch import Group, RolloutBatch, Trajectory
+    from mllm_baselines.rl.probes import corrupted_pixels
+
+    groups = []
+    for s in range(2):
+        inst = LAKE.generate("vsp3", s)
+        groups.append(Group(Puzzle(LevelSpec("frozenlake-v1", "vsp3"), s, inst, str(s)),
+                            build_prompt(LAKE, instance=inst), [Trajectory([30, tiny_policy.eos_id], "x", False)] * 2))
+    batch = RolloutBatch(tiny_policy, groups)
+    same = corrupted_pixels(tiny_policy, batch, patch=8, p=0.0, seed=0, step=0)   # nothing blackened
+    assert torch.equal(same, batch.enc["pixel_values"])
+    dark = corrupted_pixels(tiny_policy, batch, patch=8, p=1.0, seed=0, step=0)   # everything blackened
+    assert dark.shape == same.shape and not torch.equal(dark, same) and torch.equal(dark[:64], dark[64:128])
