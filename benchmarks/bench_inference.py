@@ -185,8 +185,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     if not args.skip_throughput:
         res = {**stamp, **throughput(args)}
-        (RESULTS / "inference.json").write_text(json.dumps(res, indent=1) + "\n")
-        print(f"wrote {RESULTS / 'inference.json'}")
+        name = "inference.json" if args.threads == 1 else f"inference_threads{args.threads}.json"
+        (RESULTS / name).write_text(json.dumps(res, indent=1) + "\n")
+        print(f"wrote {RESULTS / name}")
     if args.checkpoint is not None:
         res = {**stamp, **accuracy(args)}
         (RESULTS / "inference_maze8.json").write_text(json.dumps(res, indent=1) + "\n")
