@@ -1,7 +1,7 @@
 """CPU benchmark of the MLLM baseline: accuracy before training, after SFT, and after RL with several presets.
 
-    python benchmarks/bench_mllm.py --level maze:8 --name maze8 --sft-minutes 6 --rl-minutes 4 \\
-        --presets grpo dr_grpo dapo canon siren vppo revisual
+    python benchmarks/bench_mllm.py --level maze:8 --name maze8 --sft-minutes 6 --rl-steps 60 --rl-minutes 10 \\
+        --presets grpo dr_grpo dapo canon siren vppo luffy revisual
     python benchmarks/bench_mllm.py --level frozenlake:vsp3 --name vsp3 ...
     python benchmarks/bench_mllm.py --report benchmarks/results/mllm_maze8.json   # print the markdown table again
 
@@ -10,11 +10,12 @@ Every run is ``mllm_baselines.train.train`` (what ``training/train_mllm_rl.py`` 
 
 1. ``sft``: ``mllm_sft.yaml`` on the level, for ``--sft-minutes`` of training time (evaluation excluded), evaluated
    before training (the random-init tiny policy) and at the end;
-2. one RL run per preset (``mllm_<preset>.yaml``), each starting from that SFT policy, for at most
-   ``--rl-minutes``. The first preset runs until the time budget; its step count is then given to every other
-   preset as ``rl.steps`` (same number of updates, same time cap, so the curriculum of ``revisual`` is scheduled
-   over the steps it will actually run). ``revisual`` starts from the same image-SFT policy as the others (its own
-   text-only cold start is not run here, so the comparison is of the RL stages alone).
+2. one RL run per preset (``mllm_<preset>.yaml``), each starting from that SFT policy, for ``--rl-steps``
+   optimizer steps (the same number of updates for every preset, so ``revisual``'s curriculum is scheduled over
+   the steps it runs), stopped earlier if it reaches ``--rl-minutes`` of training time. Step counts rather than a
+   time budget make the presets comparable on a shared machine whose load changes during the benchmark.
+   ``revisual`` starts from the same image-SFT policy as the others (its own text-only cold start is not run here,
+   so the comparison is of the RL stages alone). ``--reuse-sft`` keeps an SFT run already in the run folder.
 
 Evaluation: the same ``--eval-n`` (200) fresh seeded puzzles of the level as the diffusion benchmark (seeds 0..,
 duplicates skipped; excluded from training by content hash), one greedy completion each, parsed with the task's
@@ -115,7 +116,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--level", default="maze:8", help="task:level (maze:8, frozenlake:vsp3)")
     ap.add_argument("--name", help="run name: runs/bench_mllm/<name>, benchmarks/results/mllm_<name>.json")
     ap.add_argument("--sft-minutes", type=float, default=10.0)
-    ap.add_argument("--rl-minutes", type=float, default=10.0)
+    ap.add_argument("--rl-steps", type=int, default=60, help="optimizer steps per RL preset")
+    ap.add_argument("--rl-minutes", type=float, default=10.0, help="training-time cap per RL preset")
+    ap.add_argument("--reuse-sft", action="store_true", help="reuse runs/bench_mllm/<name>/sft if it holds a policy")
     ap.add_argument("--presets", nargs="+", default=["grpo", "dr_grpo", "dapo", "canon", "siren", "vppo", "revisual"])
     ap.add_argument("--eval-n", type=int, default=200)
     ap.add_argument("--threads", type=int, default=2)
@@ -146,25 +149,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     sft_cfg = load_config(CONFIGS / "mllm_sft.yaml", [*common, f"output_dir={root / 'sft'}", "sft.steps=1000000",
                                                       f"sft.max_minutes={args.sft_minutes}", "eval.at_start=true",
                                                       *args.overrides])
-    sft_res = train(sft_cfg, command=command)
+    sft_policy = root / "sft" / "policy"
+    if not (args.reuse_sft and (sft_policy / "diffthinker_policy.json").is_file()):
+        train(sft_cfg, command=command)
+    from mllm_baselines.policy import load_policy
+
     result: dict[str, Any] = {"name": args.name, "level": args.level, "command": shlex.join(command),
                               "date": started.date().isoformat(), "sft_minutes_budget": args.sft_minutes,
-                              "rl_minutes_budget": args.rl_minutes, "eval_n": args.eval_n, "seed": args.seed,
-                              "sft_batch": sft_cfg.sft.batch_size, "sft_config": sft_cfg.to_dict(),
-                              "policy_parameters": sft_res.policy.num_parameters(),
+                              "rl_steps": args.rl_steps, "rl_minutes_cap": args.rl_minutes, "eval_n": args.eval_n,
+                              "seed": args.seed, "threads": args.threads, "sft_batch": sft_cfg.sft.batch_size,
+                              "sft_config": sft_cfg.to_dict(),
+                              "policy_parameters": load_policy(sft_policy).num_parameters(),
                               "sft": summarize_run(root / "sft", "sft"), "rl": {}, "rl_configs": {}}
-    sft_policy = str(sft_res.policy_dir)
-    rl_steps = 1_000_000
-    for i, preset in enumerate(args.presets):
+    for preset in args.presets:
         cfg = load_config(CONFIGS / f"mllm_{preset}.yaml", [
             *common, f"output_dir={root / preset}", f"model.name_or_path={sft_policy}", "sft.steps=0",
-            f"rl.steps={rl_steps}", f"rl.max_minutes={args.rl_minutes}", *args.overrides])
+            f"rl.steps={args.rl_steps}", f"rl.max_minutes={args.rl_minutes}", *args.overrides])
         train(cfg, command=command)
         summary = summarize_run(root / preset, "rl")
         result["rl"][preset] = summary
         result["rl_configs"][preset] = cfg.to_dict()["rl"]
-        if i == 0:
-            rl_steps = max(1, summary["steps"])  # the other presets get the same number of updates
         print(f"[bench_mllm] {preset}: {summary.get('eval_end')}", flush=True)
     result["wall_minutes"] = round((time.time() - t0) / 60, 1)
     result["machine"] = machine()
