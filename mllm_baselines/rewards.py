@@ -8,8 +8,11 @@ The graded reward of a completion for a puzzle (weights in ``RewardConfig``)::
       + correct * [verdict.correct]            (the benchmark's definition of solved)
       + optimal * [correct and optimal]        (shortest path / optimal tour; see ``is_optimal``)
 
-With the defaults (0.1, 0.1, 0.2, 1.0, 0.0) a solved puzzle scores 1.4 and a parse failure 0. Accuracy (what the
-benchmark and DAPO's dynamic sampling count) is ``verdict.correct`` alone.
+With the defaults (format 0.1, valid 0, progress 0.3, correct 1, optimal 0) a solved puzzle scores 1.4 and a parse
+failure 0. The validity term is off by default, measured: on 8x8 mazes that an SFT policy never solved, a 0.1
+validity bonus made every RL preset collapse to one-move answers (a legal one-step walk outscored every longer
+attempt); the progress term (how far along the shortest path the legal prefix gets) rewards going further instead.
+Accuracy (what the benchmark and DAPO's dynamic sampling count) is ``verdict.correct`` alone.
 
 ``PuzzleReward`` is also a plain TRL reward function: ``reward(completions, **columns) -> list[float]`` with the
 dataset columns ``task`` (task ids) and ``instance`` (the instance JSON, as ``diffthinker generate`` datasets store
@@ -33,8 +36,8 @@ class RewardConfig:
     """Weights of the graded reward (see the module docstring)."""
 
     format: float = 0.1
-    valid: float = 0.1
-    progress: float = 0.2
+    valid: float = 0.0
+    progress: float = 0.3
     correct: float = 1.0
     optimal: float = 0.0
 
