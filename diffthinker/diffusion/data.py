@@ -49,6 +49,7 @@ __all__ = [
     "PuzzleBatches",
     "ValItem",
     "image_to_tensor",
+    "render_pair",
     "parse_level_specs",
     "tensor_to_images",
     "validation_set",
@@ -119,6 +120,22 @@ def image_to_tensor(image: Image.Image, resolution: int | None = None) -> torch.
         raise TaskError(f"image size {image.size} differs from the model resolution {resolution}x{resolution}")
     arr = np.array(image, dtype=np.uint8)  # a writable copy
     return torch.from_numpy(arr).permute(2, 0, 1).float().div_(127.5).sub_(1.0)
+
+
+def render_pair(task, instance, answer, resolution: int) -> tuple[Image.Image, Image.Image]:
+    """The problem and solution images of ``instance`` drawn natively at ``resolution``, as training sees them.
+
+    Some layouts grow the image by their gaps (a 64 px jigsaw 2x2 is 65 px: two 32 px blocks and a 1 px gap, the
+    published geometry scaled); those are resized to ``resolution`` with NEAREST, exactly what the pipeline does to
+    a problem image of another size at inference, so training and solving see the same pixels.
+    """
+    img, sol = task.render(instance, size=resolution), task.render(instance, answer, size=resolution)
+    square = (resolution, resolution)
+    if img.size != square:
+        img = img.resize(square, Image.NEAREST)
+    if sol.size != square:
+        sol = sol.resize(square, Image.NEAREST)
+    return img, sol
 
 
 def tensor_to_images(t: torch.Tensor) -> list[Image.Image]:
@@ -310,7 +327,7 @@ class PuzzleBatches(torch.utils.data.Dataset):
             if row["answer_json"] is None:
                 raise TaskError(f"dataset row {row['id']} has no answer; expected training rows with answers")
             ans = task.answer_from_json(row["answer_json"])
-            img, sol = task.render(inst, size=r), task.render(inst, ans, size=r)
+            img, sol = render_pair(task, inst, ans, r)
         return spec, img, sol, row["content_hash"]
 
     # ------------------------------------------------------------------ Dataset protocol
@@ -332,7 +349,7 @@ class PuzzleBatches(torch.utils.data.Dataset):
                 spec, seed, inst, _, digest, skip = self.sample(g)
                 skipped += skip
                 task = get_task(spec.task)
-                img, sol = task.render(inst, size=r), task.render(inst, task.solve(inst), size=r)
+                img, sol = render_pair(task, inst, task.solve(inst), r)
             conds.append(image_to_tensor(img, r))
             targets.append(image_to_tensor(sol, r))
             tidx.append(self.tasks.index(spec.task))

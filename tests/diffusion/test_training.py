@@ -138,6 +138,30 @@ def test_batches_are_deterministic_sharded_and_skip_blocked_puzzles():
     assert c["seed"].tolist() == [112 + RETRY_STRIDE, 113] and int(c["skipped"]) == 1
 
 
+def test_layouts_with_gaps_are_fitted_to_the_model_resolution_as_the_pipeline_fits_them():
+    # a 64 px jigsaw 2x2 is drawn 65 px wide (two 32 px blocks and a 1 px gap, the published geometry scaled)
+    from PIL import Image
+
+    from diffthinker.diffusion.data import image_to_tensor
+    from diffthinker.diffusion.pipeline import DiffThinkerPipeline
+
+    task = get_task("jigsaw")
+    batch = PuzzleBatches(parse_level_specs(["jigsaw:2x2"]), ["jigsaw-v1"], 64, 2, seed=0, seed_start=100)[0]
+    assert batch["cond"].shape == batch["target"].shape == (2, 3, 64, 64)
+    inst = task.generate("2x2", int(batch["seed"][0]))
+    drawn = task.render(inst, size=64)
+    assert drawn.size == (65, 65)
+    # training sees exactly what the pipeline's preprocessing makes of the natively drawn problem image
+    assert torch.equal(batch["cond"][0], image_to_tensor(drawn.resize((64, 64), Image.NEAREST)))
+    pipe = DiffThinkerPipeline.from_denoiser(build_denoiser("tiny-cpu", ["jigsaw"], 64, num_layers=1,
+                                                            num_attention_heads=2, attention_head_dim=16))
+    assert torch.equal(batch["cond"][0], pipe.preprocess([drawn])[0])
+    solved = task.render(inst, task.solve(inst), size=64).resize((64, 64), Image.NEAREST)
+    assert torch.equal(batch["target"][0], image_to_tensor(solved))
+    # and the verifier still reads the fitted 64 px solution
+    assert task.verify(inst, task.parse(solved, inst)).correct
+
+
 def test_exclude_folders_block_official_test_puzzles():
     folder = REPO / "tests" / "fixtures" / "diffthinker_samples" / "Maze"
     blocked = BlockedHashes.build([], [str(folder)])
