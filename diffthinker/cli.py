@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from . import __version__
+from .config_io import DIFFUSION_EXAMPLE_OVERRIDES, add_train_arguments
 from .tasks.base import ParseFailure, Task, TaskError, get_task, list_tasks
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp")
@@ -392,20 +393,13 @@ def _run_gallery(args: argparse.Namespace) -> int:
 
 # ============================================================================================== train
 def _add_train(p: argparse.ArgumentParser) -> None:
-    # The same arguments as diffthinker.diffusion.training.add_train_arguments, declared here so that building the
-    # parser does not import torch (a test checks the two stay identical).
+    # The diffusion arguments come from config_io (torch-free), the same call train_diffusion.py's parser makes,
+    # so building this parser imports no torch.
     kinds = p.add_subparsers(dest="kind", required=True, metavar="KIND")
     p = kinds.add_parser("diffusion", help="the diffusion reasoner (flow matching under accelerate)",
                          description="Train the diffusion reasoner; the same as training/train_diffusion.py. "
                                      "Options go before the key=value overrides.")
-    p.add_argument("--config", type=Path, help="YAML config (training/configs/*.yaml); defaults when omitted")
-    p.add_argument("--resume", nargs="?", const="latest", default=None, metavar="latest|PATH",
-                   help="continue from the newest checkpoint in output_dir (or the given checkpoint folder)")
-    p.add_argument("--output-dir", help="shorthand for output_dir=...")
-    p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
-    p.add_argument("overrides", nargs="*", metavar="key=value",
-                   help="dotted config overrides with YAML values, e.g. optim.lr=3e-4 data.levels=[maze:8] "
-                        "model.overrides.num_layers=6")
+    add_train_arguments(p, DIFFUSION_EXAMPLE_OVERRIDES)
     m = kinds.add_parser("mllm", help="the MLLM baseline (SFT and GRPO-family RL; see training/train_mllm_rl.py "
                                       "--help)", add_help=False,
                          description="Train the MLLM baseline; the same as training/train_mllm_rl.py.")

@@ -15,23 +15,19 @@ components have their own sections (``rl.filter``, ``rl.overlong``, ``rl.offline
 from __future__ import annotations
 
 import copy
-import dataclasses
 import math
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
-import yaml
-
+from diffthinker import config_io
 from diffthinker.tasks.base import TaskError
 
 __all__ = ["ConfigError", "TrainConfig", "apply_overrides", "config_from_dict", "load_config"]
 
 
-class ConfigError(TaskError):
-    """A bad training config: unknown key, wrong type or out-of-range value (the message names the key)."""
+class ConfigError(config_io.ConfigError):
+    """A bad MLLM training config (the message names the key); a TaskError, so the command line exits 2."""
 
 
 # ============================================================================================== sections
@@ -275,7 +271,7 @@ class EvalArgs:
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(config_io.YamlConfig):
     """An MLLM run: stages ``sft`` then ``rl`` (each skipped at 0 steps), checkpoints, evaluation, export."""
 
     output_dir: str = "runs/mllm"
@@ -296,23 +292,9 @@ class TrainConfig:
     checkpoint: CheckpointArgs = field(default_factory=CheckpointArgs)
     eval: EvalArgs = field(default_factory=EvalArgs)
 
-    def to_dict(self) -> dict[str, Any]:
-        return _plain(dataclasses.asdict(self))
-
-    def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False)
-
     def validate(self) -> "TrainConfig":
         """Range and consistency checks (ConfigError naming the key). Returns self."""
         return _validate(self)
-
-
-def _plain(v: Any) -> Any:
-    if isinstance(v, dict):
-        return {k: _plain(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
-    return v
 
 
 # ============================================================================================== validation
@@ -321,7 +303,7 @@ def _validate(cfg: TrainConfig) -> TrainConfig:
         if not ok:
             raise ConfigError(f"config key {key!r} = {value!r} is invalid; expected {expected}")
 
-    from .data import parse_specs
+    from .data import parse_level_specs
     from .rewards import RewardConfig
     from .rl.presets import PRESETS
 
@@ -333,9 +315,9 @@ def _validate(cfg: TrainConfig) -> TrainConfig:
     need(cfg.max_grad_norm is None or cfg.max_grad_norm > 0, "max_grad_norm", cfg.max_grad_norm, "> 0 or null")
     need(cfg.model.image_size >= 16, "model.image_size", cfg.model.image_size, "an integer >= 16")
     try:
-        parse_specs(cfg.data.levels, "data.levels")
+        parse_level_specs(cfg.data.levels, "data.levels")
         if cfg.eval.levels is not None:
-            parse_specs(cfg.eval.levels, "eval.levels")
+            parse_level_specs(cfg.eval.levels, "eval.levels")
     except TaskError as exc:
         raise ConfigError(str(exc)) from None
     need(cfg.data.seed_start >= 0, "data.seed_start", cfg.data.seed_start, "an integer >= 0")
@@ -429,138 +411,16 @@ def _validate(cfg: TrainConfig) -> TrainConfig:
 
 
 # ============================================================================================== loading
-def _type_name(tp: Any) -> str:
-    origin = typing.get_origin(tp)
-    if origin is Literal:
-        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
-    if origin in (typing.Union, types.UnionType):
-        return " or ".join(_type_name(a) for a in typing.get_args(tp) if a is not type(None)) + " or null"
-    return getattr(tp, "__name__", str(tp))
-
-
-def _coerce(value: Any, tp: Any, key: str) -> Any:
-    def bad() -> ConfigError:
-        return ConfigError(f"config key {key!r} = {value!r} has the wrong type; expected {_type_name(tp)}")
-
-    origin = typing.get_origin(tp)
-    if tp is Any:
-        return value
-    if origin in (typing.Union, types.UnionType):
-        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
-            if type(None) in typing.get_args(tp):
-                return None
-            raise bad()
-        for a in typing.get_args(tp):
-            if a is type(None):
-                continue
-            try:
-                return _coerce(value, a, key)
-            except ConfigError:
-                continue
-        raise bad()
-    if origin is Literal:
-        if value in typing.get_args(tp):
-            return value
-        raise ConfigError(f"config key {key!r} = {value!r} is invalid; expected {_type_name(tp)}")
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise bad()
-    if tp is int:
-        if isinstance(value, bool):
-            raise bad()
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise bad()
-    if tp is float:
-        if isinstance(value, bool):
-            raise bad()
-        if isinstance(value, (int, float)):
-            return float(value)
-        if isinstance(value, str):  # YAML 1.1 reads "1e-3" as a string
-            try:
-                return float(value)
-            except ValueError:
-                raise bad() from None
-        raise bad()
-    if tp is str:
-        if isinstance(value, (bool, list, dict)) or value is None:
-            raise bad()
-        return str(value)
-    if origin is list:
-        (inner,) = typing.get_args(tp) or (Any,)
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-            value = [value]
-        if not isinstance(value, (list, tuple)):
-            raise bad()
-        return [_coerce(v, inner, f"{key}[{i}]") for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise bad()
-        return {str(k): v for k, v in value.items()}
-    raise bad()
-
-
-def _build(cls: type, data: Any, prefix: str) -> Any:
-    if not isinstance(data, dict):
-        raise ConfigError(f"config section {prefix.rstrip('.') or '<root>'!r} must be a mapping, got {data!r}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name for f in dataclasses.fields(cls)}
-    unknown = [k for k in data if k not in fields]
-    if unknown:
-        where = f"in section {prefix.rstrip('.')!r}" if prefix else "at the top level"
-        raise ConfigError(f"unknown config key {prefix + str(unknown[0])!r}; known keys {where}: {sorted(fields)}")
-    kwargs = {}
-    for name, value in data.items():
-        tp = hints[name]
-        if dataclasses.is_dataclass(tp):
-            kwargs[name] = _build(tp, value if value is not None else {}, f"{prefix}{name}.")
-        else:
-            kwargs[name] = _coerce(value, tp, prefix + name)
-    return cls(**kwargs)
-
-
-def config_from_dict(data: dict[str, Any] | None) -> TrainConfig:
-    return _build(TrainConfig, data or {}, "")
-
-
-def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
-    parts = key.split(".")
-    if not all(parts):
-        raise ConfigError(f"override key {key!r} is malformed; expected dotted names such as rl.epsilon")
-    cls: Any = TrainConfig
-    node = data
-    for i, part in enumerate(parts):
-        last = i == len(parts) - 1
-        if cls is None:  # inside a free-form dict (model.overrides, rl.rewards)
-            if last:
-                node[part] = value
-            else:
-                node = node.setdefault(part, {})
-            continue
-        fields = {f.name for f in dataclasses.fields(cls)}
-        if part not in fields:
-            where = ".".join(parts[:i])
-            raise ConfigError(f"unknown config key {key!r}; known keys in "
-                              f"{('section ' + repr(where)) if where else 'the top level'}: {sorted(fields)}")
-        tp = typing.get_type_hints(cls)[part]
-        if last:
-            node[part] = value
-            return
-        if dataclasses.is_dataclass(tp):
-            cls = tp
-        elif typing.get_origin(tp) is dict:
-            cls = None
-        else:
-            raise ConfigError(f"config key {'.'.join(parts[:i + 1])!r} is a value, not a section; cannot set {key!r}")
-        if not isinstance(node.get(part), dict):
-            node[part] = {}
-        node = node[part]
+#: how TrainConfig is read (config_io): ``model.overrides``, ``rl.rewards`` and ``generation.vllm`` are free-form;
+#: ``resume=...`` is an alias of ``checkpoint.resume=...``; presets are merged under the user's keys by load_config
+SCHEMA = config_io.ConfigSchema(TrainConfig, ConfigError, example="rl.epsilon_high=0.28",
+                                aliases={"resume": "checkpoint.resume"})
+config_from_dict = SCHEMA.from_dict  # a nested dict (YAML) -> TrainConfig; ConfigError naming a bad key
+apply_overrides = SCHEMA.apply_overrides  # ``a.b=value`` overrides (YAML values) applied to a copy of a dict
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` on top of ``base``, section by section; free-form dicts are replaced whole, not merged."""
     out = copy.deepcopy(base)
     for k, v in over.items():
         if isinstance(v, dict) and isinstance(out.get(k), dict) and k not in ("overrides", "rewards", "vllm"):
@@ -570,44 +430,18 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
-    """``a.b=value`` overrides (YAML values) applied in order to a nested dict; ``resume=`` aliases
-    ``checkpoint.resume=``. Returns a new dict."""
-    data = copy.deepcopy(data)
-    for item in overrides:
-        if "=" not in item:
-            raise ConfigError(f"override {item!r} is not of the form key=value (e.g. rl.epsilon_high=0.28)")
-        key, _, text = item.partition("=")
-        key = key.strip().lstrip("-")
-        if key == "resume":
-            key = "checkpoint.resume"
-        try:
-            value = yaml.safe_load(text) if text.strip() else None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"override {item!r}: the value is not valid YAML ({exc})") from None
-        _set_dotted(data, key, value)
-    return data
-
-
-def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> TrainConfig:
-    """Defaults <- preset(s) <- YAML <- overrides (see the module docstring), validated."""
+def _under_presets(user: dict[str, Any]) -> dict[str, Any]:
+    """The user's keys (YAML + overrides) merged over the settings of the presets they name."""
     from .rl.presets import preset_overrides
 
-    data: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file not found: {path}")
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"config file {path} must hold a mapping, got {type(data).__name__}")
-    user = apply_overrides(data, overrides)
     names = user.get("preset") or []
     names = [names] if isinstance(names, str) else list(names)
     base: dict[str, Any] = {}
     for key, value in preset_overrides(names).items():
-        _set_dotted(base, key, value)
-    return config_from_dict(_merge(base, user)).validate()
+        SCHEMA.set_dotted(base, key, value)
+    return _merge(base, user)
+
+
+def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> TrainConfig:
+    """Defaults <- preset(s) <- YAML <- overrides (see the module docstring), validated."""
+    return SCHEMA.load(path, overrides, prepare=_under_presets)

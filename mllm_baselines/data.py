@@ -18,20 +18,12 @@ from typing import Iterable, Sequence
 
 from diffthinker.tasks import get_task
 from diffthinker.tasks.base import Instance, TaskError
+from diffthinker.tasks.level_specs import LevelSpec, parse_level_specs  # re-exported: `task:level` entries
 
-__all__ = ["LevelSpec", "Puzzle", "PuzzleStream", "eval_puzzles", "parse_specs"]
+__all__ = ["LevelSpec", "Puzzle", "PuzzleStream", "eval_puzzles", "parse_level_specs"]
 
 RETRY_STRIDE = 1 << 40
 MAX_ATTEMPTS = 10_000
-
-
-@dataclass(frozen=True)
-class LevelSpec:
-    task: str   # versioned id
-    level: str
-
-    def __str__(self) -> str:
-        return f"{self.task}:{self.level}"
 
 
 @dataclass(frozen=True)
@@ -42,30 +34,6 @@ class Puzzle:
     seed: int
     instance: Instance
     content_hash: str
-
-
-def parse_specs(entries: Sequence[str] | str, what: str = "data.levels") -> list[LevelSpec]:
-    """``["maze:8", "frozenlake:vsp3"]`` (or ``"maze"`` for the default level) -> specs; errors name the entry."""
-    if isinstance(entries, str):
-        entries = [entries]
-    if not entries:
-        raise TaskError(f"{what} is empty; expected at least one 'task:level' entry such as 'maze:8'")
-    out: list[LevelSpec] = []
-    for entry in entries:
-        if not isinstance(entry, str) or not entry.strip():
-            raise TaskError(f"{what} entry {entry!r} is not a 'task:level' string (e.g. 'maze:8')")
-        name, _, level = entry.strip().partition(":")
-        try:
-            task = get_task(name)
-            level = level or task.default_level
-            task.level_config(level)
-        except TaskError as exc:
-            raise TaskError(f"{what} entry {entry!r}: {exc}") from None
-        spec = LevelSpec(task.id, level)
-        if spec in out:
-            raise TaskError(f"{what} lists {spec} twice; expected each 'task:level' once")
-        out.append(spec)
-    return out
 
 
 def eval_puzzles(specs: Sequence[LevelSpec], n: int, seed: int = 0, max_skips: int = 10_000) -> list[Puzzle]:

@@ -46,11 +46,12 @@ from typing import Any, Sequence
 import torch
 import yaml
 
+from diffthinker import config_io
 from diffthinker.tasks import get_task
 from diffthinker.tasks.base import TaskError
 
 from .config import ConfigError, TrainConfig, load_config
-from .data import Puzzle, PuzzleStream, eval_puzzles, parse_specs
+from .data import Puzzle, PuzzleStream, eval_puzzles, parse_level_specs
 from .generation import HFGenerator, SamplingConfig, derive_seed
 from .policy import Policy, load_policy
 from .prompts import build_prompt, target_text
@@ -287,9 +288,9 @@ def train(cfg: TrainConfig, command: Sequence[str] | None = None) -> TrainResult
     accelerator.wait_for_everyone()
     metrics_path = out / "metrics.jsonl"
 
-    specs = parse_specs(cfg.data.levels)
+    specs = parse_level_specs(cfg.data.levels)
     tasks = list(dict.fromkeys(s.task for s in specs))
-    eval_specs = parse_specs(cfg.eval.levels) if cfg.eval.levels is not None else specs
+    eval_specs = parse_level_specs(cfg.eval.levels) if cfg.eval.levels is not None else specs
     policy = load_policy(cfg.model.name_or_path, tasks=tasks, image_size=cfg.model.image_size, seed=cfg.seed,
                          overrides=cfg.model.overrides or None, torch_dtype=cfg.model.torch_dtype)
     budgets = {}
@@ -515,30 +516,6 @@ def train(cfg: TrainConfig, command: Sequence[str] | None = None) -> TrainResult
 
 
 # ============================================================================================== CLI
-def add_train_arguments(p: Any) -> None:
-    p.add_argument("--config", type=Path, help="YAML config (training/configs/mllm_*.yaml); defaults when omitted")
-    p.add_argument("--resume", nargs="?", const="latest", default=None, metavar="latest|PATH",
-                   help="continue from the newest checkpoint in output_dir (or the given checkpoint folder)")
-    p.add_argument("--output-dir", help="shorthand for output_dir=...")
-    p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
-    p.add_argument("overrides", nargs="*", metavar="key=value",
-                   help="dotted config overrides with YAML values, e.g. preset=[canon,siren] rl.steps=100 "
-                        "rl.epsilon_high=0.28")
-
-
-def config_from_args(args: Any) -> TrainConfig:
-    overrides = list(args.overrides)
-    resume = args.resume
-    if resume and "=" in resume and not Path(resume).exists():  # `--resume key=value`: swallowed an override
-        overrides.insert(0, resume)
-        resume = "latest"
-    if args.output_dir:
-        overrides.append(f"output_dir={args.output_dir}")
-    if resume:
-        overrides.append(f"checkpoint.resume={resume}")
-    return load_config(args.config, overrides)
-
-
 def main(argv: list[str] | None = None, prog: str = "train_mllm_rl.py") -> int:
     """``train_mllm_rl.py`` / ``diffthinker train mllm``: parse, train, print a one-line JSON summary.
     Config and input errors exit 2 with one line naming the problem."""
@@ -547,7 +524,8 @@ def main(argv: list[str] | None = None, prog: str = "train_mllm_rl.py") -> int:
     parser = argparse.ArgumentParser(prog=prog, description="Train the MLLM baseline: SFT warm start, then "
                                      "GRPO-family RL (presets: grpo, dr_grpo, dapo, luffy, exgrpo, vppo, siren, canon, "
                                      "diver, revisual).")
-    add_train_arguments(parser)
+    config_io.add_train_arguments(parser, "preset=[canon,siren] rl.steps=100 rl.epsilon_high=0.28",
+                                  configs="training/configs/mllm_*.yaml")
     try:
         args = parser.parse_intermixed_args(argv)
     except SystemExit as exc:
@@ -556,7 +534,7 @@ def main(argv: list[str] | None = None, prog: str = "train_mllm_rl.py") -> int:
     for name in ("accelerate", "transformers", "httpx"):
         logging.getLogger(name).setLevel(logging.WARNING)
     try:
-        cfg = config_from_args(args)
+        cfg = config_io.config_from_args(args, load_config)
         if args.print_config:
             print(cfg.to_yaml(), end="")
             return 0

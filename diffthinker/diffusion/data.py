@@ -42,6 +42,7 @@ import torch
 from PIL import Image
 
 from ..tasks.base import Answer, Instance, TaskError, get_task
+from ..tasks.level_specs import LevelSpec, parse_level_specs  # re-exported: the configs' `task:level` entries
 
 __all__ = [
     "BlockedHashes",
@@ -62,44 +63,6 @@ RETRY_STRIDE = 1 << 40
 CACHE_LIMIT = 500_000
 #: attempts before a sample gives up (a level whose distinct puzzles are all blocked)
 MAX_ATTEMPTS = 10_000
-
-
-@dataclass(frozen=True)
-class LevelSpec:
-    """One (task, level) pair a run trains or validates on. ``task`` is the versioned id (``maze-v1``)."""
-
-    task: str
-    level: str
-
-    def __str__(self) -> str:
-        return f"{self.task}:{self.level}"
-
-
-def parse_level_specs(specs: Sequence[str] | str, what: str = "data.levels") -> list[LevelSpec]:
-    """``["maze:8"]``, ``["frozenlake:vsp3", ...]`` or ``["maze"]`` (the task's default level) -> specs.
-
-    Unknown tasks or levels raise TaskError naming the entry and the known values.
-    """
-    if isinstance(specs, str):
-        specs = [specs]
-    if not specs:
-        raise TaskError(f"{what} is empty; expected at least one 'task:level' entry such as 'maze:8'")
-    out: list[LevelSpec] = []
-    for entry in specs:
-        if not isinstance(entry, str) or not entry.strip():
-            raise TaskError(f"{what} entry {entry!r} is not a 'task:level' string (e.g. 'maze:8')")
-        name, _, level = entry.strip().partition(":")
-        try:
-            task = get_task(name)
-            level = level or task.default_level
-            task.level_config(level)
-        except TaskError as exc:
-            raise TaskError(f"{what} entry {entry!r}: {exc}") from None
-        spec = LevelSpec(task.id, level)
-        if spec in out:
-            raise TaskError(f"{what} lists {spec} twice; expected each 'task:level' once (use data.weights)")
-        out.append(spec)
-    return out
 
 
 def task_ids(specs: Iterable[LevelSpec]) -> list[str]:

@@ -49,8 +49,6 @@ import platform
 import shutil
 import sys
 import time
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Sequence
@@ -59,6 +57,7 @@ import numpy as np
 import torch
 import yaml
 
+from .. import config_io
 from ..tasks.base import ParseFailure, TaskError, get_task
 from .data import (
     BlockedHashes,
@@ -86,8 +85,8 @@ EMA_WEIGHTS = "ema.safetensors"
 CONFIG_FILE = "config.yaml"
 
 
-class ConfigError(TaskError):
-    """A bad training config: unknown key, wrong type or out-of-range value (the message names the key)."""
+class ConfigError(config_io.ConfigError):
+    """A bad diffusion training config (the message names the key); a TaskError, so the command line exits 2."""
 
 
 # ============================================================================================== config
@@ -198,7 +197,7 @@ class EvalArgs:
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(config_io.YamlConfig):
     """A diffusion training run. Groups: model, data, optim, flow (``flow.FlowConfig``), ema, checkpoint, eval.
 
     output_dir: where checkpoints, logs, samples and the exported pipeline go.
@@ -229,13 +228,7 @@ class TrainConfig:
     checkpoint: CheckpointArgs = field(default_factory=CheckpointArgs)
     eval: EvalArgs = field(default_factory=EvalArgs)
 
-    # ------------------------------------------------------------------ (de)serialisation
-    def to_dict(self) -> dict[str, Any]:
-        return _to_plain(dataclasses.asdict(self))
-
-    def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False)
-
+    # ------------------------------------------------------------------ (de)serialisation (to_dict, to_yaml: YamlConfig)
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
         return config_from_dict(data)
@@ -313,202 +306,17 @@ class TrainConfig:
         return self
 
 
-def _to_plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _to_plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_to_plain(v) for v in value]
-    return value
-
-
-def _type_name(tp: Any) -> str:
-    origin = typing.get_origin(tp)
-    if origin is Literal:
-        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return " or ".join(_type_name(a) for a in args) + " or null"
-    if origin in (list, tuple, dict):
-        return str(tp).replace("typing.", "")
-    return getattr(tp, "__name__", str(tp))
-
-
-_NO = object()
-
-
-def _coerce(value: Any, tp: Any, key: str) -> Any:
-    """``value`` as type ``tp`` (the YAML -> dataclass field conversion), else ConfigError naming ``key``."""
-    def bad() -> ConfigError:
-        return ConfigError(f"config key {key!r} = {value!r} has the wrong type; expected {_type_name(tp)}")
-
-    origin = typing.get_origin(tp)
-    if tp is Any:
-        return value
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
-            if type(None) in args:
-                return None
-            raise bad()
-        for a in args:
-            if a is type(None):
-                continue
-            try:
-                return _coerce(value, a, key)
-            except ConfigError:
-                continue
-        raise bad()
-    if origin is Literal:
-        if value in typing.get_args(tp):
-            return value
-        raise ConfigError(f"config key {key!r} = {value!r} is invalid; expected {_type_name(tp)}")
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise bad()
-    if tp is int:
-        if isinstance(value, bool):
-            raise bad()
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str):
-            try:
-                f = float(value)
-            except ValueError:
-                raise bad() from None
-            if f.is_integer():
-                return int(f)
-        raise bad()
-    if tp is float:
-        if isinstance(value, bool):
-            raise bad()
-        if isinstance(value, (int, float)):
-            return float(value)
-        if isinstance(value, str):  # YAML 1.1 reads "1e-3" as a string
-            try:
-                return float(value)
-            except ValueError:
-                raise bad() from None
-        raise bad()
-    if tp is str:
-        if isinstance(value, bool) or value is None or isinstance(value, (list, dict)):
-            raise bad()
-        return str(value)
-    if origin is list:
-        (inner,) = typing.get_args(tp) or (Any,)
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-            value = [value]  # a single entry: data.levels=maze:8
-        if not isinstance(value, (list, tuple)):
-            raise bad()
-        return [_coerce(v, inner, f"{key}[{i}]") for i, v in enumerate(value)]
-    if origin is tuple:
-        inner = typing.get_args(tp)
-        if not isinstance(value, (list, tuple)) or len(value) != len(inner):
-            raise bad()
-        return tuple(_coerce(v, t, f"{key}[{i}]") for i, (v, t) in enumerate(zip(value, inner)))
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise bad()
-        return {str(k): v for k, v in value.items()}
-    raise bad()
-
-
-def _build_section(cls: type, data: Any, prefix: str) -> Any:
-    if not isinstance(data, dict):
-        raise ConfigError(f"config section {prefix.rstrip('.') or '<root>'!r} must be a mapping, got {data!r}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = [k for k in data if k not in fields]
-    if unknown:
-        where = f"in section {prefix.rstrip('.')!r}" if prefix else "at the top level"
-        raise ConfigError(f"unknown config key {prefix + str(unknown[0])!r}; known keys {where}: {sorted(fields)}")
-    kwargs = {}
-    for name, value in data.items():
-        tp = hints[name]
-        if dataclasses.is_dataclass(tp):
-            kwargs[name] = _build_section(tp, value if value is not None else {}, f"{prefix}{name}.")
-        else:
-            kwargs[name] = _coerce(value, tp, prefix + name)
-    try:
-        return cls(**kwargs)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"config section {prefix.rstrip('.') or '<root>'!r} is invalid: {exc}") from None
-
-
-def config_from_dict(data: dict[str, Any] | None) -> TrainConfig:
-    """A TrainConfig from a nested dict (YAML); unknown keys and bad types raise ConfigError naming the key."""
-    return _build_section(TrainConfig, data or {}, "")
-
-
-def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
-    """Apply ``a.b.c=value`` overrides (value parsed as YAML) to a nested dict, in order; returns a new dict.
-
-    Keys are checked against the config schema (ConfigError naming the key); ``model.overrides.<k>=v`` goes into
-    the free-form dict of denoiser options; ``resume=...`` is an alias of ``checkpoint.resume=...``.
-    """
-    data = copy.deepcopy(data)
-    for item in overrides:
-        if "=" not in item:
-            raise ConfigError(f"override {item!r} is not of the form key=value (e.g. optim.lr=3e-4)")
-        key, _, text = item.partition("=")
-        key = key.strip().lstrip("-")
-        if key == "resume":  # alias: resume=latest|PATH
-            key = "checkpoint.resume"
-        try:
-            value = yaml.safe_load(text) if text.strip() else None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"override {item!r}: the value is not valid YAML ({exc})") from None
-        parts = key.split(".")
-        if not all(parts):
-            raise ConfigError(f"override key {key!r} is malformed; expected dotted names such as optim.lr")
-        cls: Any = TrainConfig
-        node = data
-        for i, part in enumerate(parts):
-            last = i == len(parts) - 1
-            if cls is None:  # inside a free-form dict (model.overrides)
-                if last:
-                    node[part] = value
-                else:
-                    node = node.setdefault(part, {})
-                continue
-            fields = {f.name for f in dataclasses.fields(cls)}
-            if part not in fields:
-                where = ".".join(parts[:i])
-                raise ConfigError(f"unknown config key {key!r}; known keys in "
-                                  f"{('section ' + repr(where)) if where else 'the top level'}: {sorted(fields)}")
-            tp = typing.get_type_hints(cls)[part]
-            if last:
-                node[part] = value
-                break
-            if dataclasses.is_dataclass(tp):
-                cls = tp
-            elif typing.get_origin(tp) is dict:
-                cls = None
-            else:
-                raise ConfigError(f"config key {'.'.join(parts[:i + 1])!r} is a value, not a section; "
-                                  f"cannot set {key!r}")
-            if not isinstance(node.get(part), dict):
-                node[part] = {}
-            node = node[part]
-    return data
+#: how TrainConfig is read (config_io): ``model.overrides.<k>`` is a free-form denoiser option; ``resume=...`` is
+#: an alias of ``checkpoint.resume=...``
+SCHEMA = config_io.ConfigSchema(TrainConfig, ConfigError, example="optim.lr=3e-4",
+                                aliases={"resume": "checkpoint.resume"})
+config_from_dict = SCHEMA.from_dict  # a nested dict (YAML) -> TrainConfig; ConfigError naming a bad key
+apply_overrides = SCHEMA.apply_overrides  # ``a.b=value`` overrides (YAML values) applied to a copy of a dict
 
 
 def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> TrainConfig:
     """Read a YAML config (or the defaults when ``path`` is None), apply overrides, validate."""
-    data: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file not found: {path}")
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"config file {path} must hold a mapping, got {type(data).__name__}")
-    return config_from_dict(apply_overrides(data, overrides)).validate()
+    return SCHEMA.load(path, overrides)
 
 
 # ============================================================================================== EMA
@@ -1262,44 +1070,20 @@ def model_card(cfg: TrainConfig, *, command: Sequence[str], state: dict[str, Any
 
 
 # ============================================================================================== command line
-def add_train_arguments(p: Any) -> None:
-    """The training command's arguments (shared by ``train_diffusion.py`` and ``diffthinker train diffusion``)."""
-    p.add_argument("--config", type=Path, help="YAML config (training/configs/*.yaml); defaults when omitted")
-    p.add_argument("--resume", nargs="?", const="latest", default=None, metavar="latest|PATH",
-                   help="continue from the newest checkpoint in output_dir (or the given checkpoint folder)")
-    p.add_argument("--output-dir", help="shorthand for output_dir=...")
-    p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
-    p.add_argument("overrides", nargs="*", metavar="key=value",
-                   help="dotted config overrides with YAML values, e.g. optim.lr=3e-4 data.levels=[maze:8] "
-                        "model.overrides.num_layers=6")
-
-
 def build_arg_parser(prog: str = "train_diffusion.py") -> Any:
+    """``train_diffusion.py``'s parser; ``diffthinker train diffusion`` declares the same arguments with the same
+    ``config_io.add_train_arguments`` call (without importing this torch-importing module)."""
     import argparse
 
     p = argparse.ArgumentParser(prog=prog, description="Train the DiffThinker diffusion reasoner (flow matching "
                                 "under accelerate).")
-    add_train_arguments(p)
+    config_io.add_train_arguments(p, config_io.DIFFUSION_EXAMPLE_OVERRIDES)
     return p
-
-
-def config_from_args(args: Any) -> TrainConfig:
-    overrides = list(args.overrides)
-    resume = args.resume
-    if resume and "=" in resume and not Path(resume).exists():
-        # `--resume key=value ...`: the optional value swallowed an override
-        overrides.insert(0, resume)
-        resume = "latest"
-    if args.output_dir:
-        overrides.append(f"output_dir={args.output_dir}")
-    if resume:
-        overrides.append(f"checkpoint.resume={resume}")
-    return load_config(args.config, overrides)
 
 
 def run_from_args(args: Any, command: Sequence[str]) -> int:
     """Resolve the config from parsed arguments and train (or print the config). TaskError/ConfigError propagate."""
-    cfg = config_from_args(args)
+    cfg = config_io.config_from_args(args, load_config)
     if args.print_config:
         print(cfg.to_yaml(), end="")
         return 0

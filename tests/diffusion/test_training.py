@@ -108,15 +108,20 @@ def test_bad_yaml_file_key(tmp_path):
 
 
 def test_cli_and_script_take_the_same_arguments():
+    """Both declare them with config_io.add_train_arguments and the same examples: same options, same help,
+    same parse of a command line."""
     from diffthinker.cli import build_parser
 
     def options(p: argparse.ArgumentParser) -> set[tuple]:
-        return {(tuple(a.option_strings), a.dest, a.nargs, a.const, a.default) for a in p._actions
+        return {(tuple(a.option_strings), a.dest, a.nargs, a.const, a.default, a.help) for a in p._actions
                 if a.dest not in ("help",)}
 
     train = build_parser()._subparsers._group_actions[0].choices["train"]
     diffusion = train._subparsers._group_actions[0].choices["diffusion"]
-    assert options(diffusion) == options(T.build_arg_parser())
+    script = T.build_arg_parser()
+    assert options(diffusion) == options(script)
+    argv = ["--config", "c.yaml", "--resume", "--output-dir", "o", "optim.lr=3e-4", "seed=1"]
+    assert vars(diffusion.parse_intermixed_args(argv)) == vars(script.parse_intermixed_args(argv))
 
 
 # ============================================================================================== data

@@ -9,7 +9,7 @@ import torch
 from diffthinker.solver_api import RawCandidate, Solver
 from diffthinker.tasks import get_task
 from diffthinker.tasks.base import TaskError
-from mllm_baselines.data import LevelSpec, PuzzleStream, eval_puzzles, parse_specs
+from mllm_baselines.data import LevelSpec, PuzzleStream, eval_puzzles, parse_level_specs
 from mllm_baselines.generation import (
     HFGenerator,
     PerRowSampler,
@@ -154,11 +154,11 @@ def test_solver_protocol_seeds_and_round_trip(tiny_policy, tmp_path):
 
 # ============================================================================================== puzzles
 def test_eval_set_equals_the_diffusion_validation_set_and_training_never_touches_it():
-    from diffthinker.diffusion.data import parse_level_specs, validation_set
+    from diffthinker.diffusion.data import validation_set
 
-    specs = parse_specs(["frozenlake:vsp3"])
+    specs = parse_level_specs(["frozenlake:vsp3"])
     ours = eval_puzzles(specs, 40)
-    theirs = validation_set(parse_level_specs(["frozenlake:vsp3"]), 40, 0)
+    theirs = validation_set(specs, 40, 0)
     assert [(p.seed, p.content_hash) for p in ours] == [(v.seed, v.content_hash) for v in theirs]
     blocked = {p.content_hash for p in ours}
     stream = PuzzleStream(specs, seed_start=0, blocked=blocked)  # seeds 0.. would hit the eval set at once
@@ -166,9 +166,9 @@ def test_eval_set_equals_the_diffusion_validation_set_and_training_never_touches
     assert not blocked & {p.content_hash for p in drawn}
     assert any(p.seed >= 1 << 40 for p in drawn)  # collisions moved to the retry stride
     assert [p.seed for p in stream.take(10, 5)] == [p.seed for p in drawn[10:15]]
-    assert parse_specs("maze") == [LevelSpec("maze-v1", "8")] or parse_specs("maze")[0].task == "maze-v1"
+    assert parse_level_specs("maze") == [LevelSpec("maze-v1", "8")] or parse_level_specs("maze")[0].task == "maze-v1"
     with pytest.raises(TaskError, match="unknown level"):
-        parse_specs(["maze:99"])
+        parse_level_specs(["maze:99"])
 
 
 # ============================================================================================== vLLM

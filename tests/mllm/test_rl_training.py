@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import load_file
 
 from mllm_baselines.config import load_config
-from mllm_baselines.data import PuzzleStream, parse_specs
+from mllm_baselines.data import PuzzleStream, parse_level_specs
 from mllm_baselines.generation import HFGenerator
 from mllm_baselines.policy import build_tiny_policy, load_policy
 from mllm_baselines.rl.presets import PRESETS
@@ -31,7 +31,7 @@ SMALL = ["data.levels=[frozenlake:vsp3]", "rl.batch_size=2", "rl.num_generations
 def warm_dir(tmp_path_factory):
     """A micro policy after 8 SFT steps on 3x3 lakes: it answers with moves, right sometimes (reward variance)."""
     pol = build_tiny_policy(["frozenlake"], overrides=MICRO, max_new_tokens={"frozenlake-v1": 8})
-    stream = PuzzleStream(parse_specs(LEVELS))
+    stream = PuzzleStream(parse_level_specs(LEVELS))
     opt = torch.optim.AdamW(pol.model.parameters(), lr=3e-2)
     pol.model.train()
     for i in range(8):
@@ -56,7 +56,7 @@ def make_step(warm_dir, *overrides, policy=None):
 
     step = RLStep(cfg, pol, seed=0, generator=HFGenerator(64), budgets={"frozenlake-v1": 8}, ref_model=ref,
                   optimizer_step=optimizer_step)
-    stream = PuzzleStream(parse_specs(LEVELS), seed_start=5000)
+    stream = PuzzleStream(parse_level_specs(LEVELS), seed_start=5000)
     pos = [0]
 
     def puzzles(n):

@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from diffthinker.tasks.base import TaskError
-from mllm_baselines.data import PuzzleStream, parse_specs
+from mllm_baselines.data import PuzzleStream, parse_level_specs
 from mllm_baselines.sft import sft_examples, sft_loss
 
 
 def test_loss_counts_answer_tokens_only(tiny_policy):
-    puzzles = PuzzleStream(parse_specs(["frozenlake:vsp3"])).take(0, 2)
+    puzzles = PuzzleStream(parse_level_specs(["frozenlake:vsp3"])).take(0, 2)
     ex = sft_examples(tiny_policy, puzzles)
     loss, m = sft_loss(tiny_policy, ex)
     # by hand: full-sequence logits, cross-entropy at exactly the target positions (answer + EOS)
@@ -38,7 +38,7 @@ def test_loss_counts_answer_tokens_only(tiny_policy):
 def test_training_lowers_the_loss_and_moves_every_parameter(tiny_policy):
     pol = copy.deepcopy(tiny_policy)
     pol.model.train()
-    ex = sft_examples(pol, PuzzleStream(parse_specs(["frozenlake:vsp3"])).take(0, 4), mode="both")
+    ex = sft_examples(pol, PuzzleStream(parse_level_specs(["frozenlake:vsp3"])).take(0, 4), mode="both")
     before = {n: p.detach().clone() for n, p in pol.model.named_parameters()}
     opt = torch.optim.AdamW(pol.model.parameters(), lr=5e-3)
     losses = []
