@@ -1,10 +1,10 @@
 """Puzzles for the MLLM track: the fixed evaluation set and the training stream that never touches it.
 
-The evaluation rule is the diffusion track's (``diffthinker.diffusion.data.validation_set``), restated here because
-the tracks do not import each other: for each ``task:level`` spec, consecutive seeds from ``seed`` (default 0),
-skipping puzzles whose content hash was already taken, until the spec's share of ``n`` is reached (``n`` split
-evenly, the first specs taking the remainder). With the same specs, n and seed both tracks evaluate on the very
-same puzzles (a test checks the two functions agree).
+The evaluation rule is the diffusion track's, shared through ``diffthinker.tasks.level_specs.held_out_puzzles``
+(torch-free, so the tracks need not import each other): for each ``task:level`` spec, consecutive seeds from
+``seed`` (default 0), skipping puzzles whose content hash was already taken, until the spec's share of ``n`` is
+reached (``n`` split evenly, the first specs taking the remainder). With the same specs, n and seed both tracks
+evaluate on the very same puzzles.
 
 Training puzzle ``g`` of a stream uses seed ``seed_start + g`` (plus ``a * 2**40`` on its ``a``-th collision with a
 blocked content hash: the evaluation set and any ``exclude`` folders), for spec ``specs[g % len(specs)]``. It is a
@@ -13,12 +13,16 @@ pure function of ``g``, so a resumed run continues the exact stream from its puz
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from diffthinker.tasks import get_task
-from diffthinker.tasks.base import Instance, TaskError
-from diffthinker.tasks.level_specs import LevelSpec, parse_level_specs  # re-exported: `task:level` entries
+from diffthinker.tasks.base import TaskError
+from diffthinker.tasks.level_specs import (  # re-exported: `task:level` entries, the held-out rule
+    HeldOutPuzzle,
+    LevelSpec,
+    held_out_puzzles,
+    parse_level_specs,
+)
 
 __all__ = ["LevelSpec", "Puzzle", "PuzzleStream", "eval_puzzles", "parse_level_specs"]
 
@@ -26,40 +30,14 @@ RETRY_STRIDE = 1 << 40
 MAX_ATTEMPTS = 10_000
 
 
-@dataclass(frozen=True)
-class Puzzle:
-    """One puzzle of a stream or evaluation set."""
-
-    spec: LevelSpec
-    seed: int
-    instance: Instance
-    content_hash: str
+#: One puzzle of a stream or evaluation set (the shared type of ``diffthinker.tasks.level_specs``).
+Puzzle = HeldOutPuzzle
 
 
 def eval_puzzles(specs: Sequence[LevelSpec], n: int, seed: int = 0, max_skips: int = 10_000) -> list[Puzzle]:
-    """``n`` distinct puzzles split evenly over ``specs``, in spec order (the rule in the module docstring)."""
-    if n < 1:
-        raise TaskError(f"the evaluation set size must be positive, got {n}")
-    out: list[Puzzle] = []
-    base, extra = divmod(n, len(specs))
-    for k, spec in enumerate(specs):
-        want = base + (1 if k < extra else 0)
-        task = get_task(spec.task)
-        seen: set[str] = set()
-        s, skipped = seed, 0
-        while len(seen) < want:
-            inst = task.generate(spec.level, s)
-            digest = task.content_hash(inst)
-            if digest in seen:
-                skipped += 1
-                if skipped > max_skips:
-                    raise TaskError(f"evaluation set: {spec} has only {len(seen)} distinct puzzles from seed {seed} "
-                                    f"after skipping {skipped} duplicates; expected {want}")
-            else:
-                seen.add(digest)
-                out.append(Puzzle(spec, s, inst, digest))
-            s += 1
-    return out
+    """``n`` distinct puzzles split evenly over ``specs``, in spec order (``held_out_puzzles``, the rule both tracks
+    share)."""
+    return held_out_puzzles(specs, n, seed, max_skips, what="evaluation set")
 
 
 class PuzzleStream:

@@ -185,3 +185,19 @@ def test_config_io_and_the_cli_parser_import_no_torch():
             "c.build_parser(); print(sorted(m for m in ('torch', 'transformers', 'diffusers') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert out.stdout.strip() == "[]"
+
+
+def test_generated_test_sets_are_the_held_out_puzzles_the_trainings_exclude():
+    # docs/RESULTS.md measures on `diffthinker generate --seed 0 --n 200` per level, and the training configs hold
+    # out held_out_puzzles(levels, 200 * len(levels), seed 0): the two must be the very same puzzles, duplicates
+    # skipped alike (VSP 3 has ~3000 distinct maps, so seeds 0.. repeat maps early)
+    from diffthinker.data.build import build_dataset
+    from diffthinker.tasks.level_specs import held_out_puzzles, parse_level_specs
+
+    specs = parse_level_specs(["frozenlake:vsp3", "maze:4"])
+    held = held_out_puzzles(specs, 2 * 40, seed=0)
+    assert any(p.seed >= 40 for p in held if p.spec.level == "vsp3")  # duplicates were skipped
+    for spec in specs:
+        ds = build_dataset(spec.task, spec.level, n=40, seed=0, size=64, progress=False)
+        ours = [p for p in held if p.spec == spec]
+        assert list(ds["content_hash"]) == [p.content_hash for p in ours]

@@ -42,7 +42,7 @@ import torch
 from PIL import Image
 
 from ..tasks.base import Answer, Instance, TaskError, get_task
-from ..tasks.level_specs import LevelSpec, parse_level_specs  # re-exported: the configs' `task:level` entries
+from ..tasks.level_specs import HeldOutPuzzle, LevelSpec, held_out_puzzles, parse_level_specs  # re-exported
 
 __all__ = [
     "BlockedHashes",
@@ -142,41 +142,13 @@ class BlockedHashes:
 
 
 # ------------------------------------------------------------------------------------------------- validation
-@dataclass(frozen=True)
-class ValItem:
-    """One fixed validation puzzle (rendered lazily by the evaluator)."""
-
-    spec: LevelSpec
-    seed: int
-    instance: Instance
-    content_hash: str
+#: One fixed validation puzzle: the shared held-out rule of ``diffthinker.tasks.level_specs``.
+ValItem = HeldOutPuzzle
 
 
 def validation_set(specs: Sequence[LevelSpec], n: int, seed: int, max_skips: int = 10_000) -> list[ValItem]:
-    """``n`` distinct puzzles split evenly over ``specs`` (see the module docstring), in spec order."""
-    if n < 1:
-        raise TaskError(f"validation n must be positive, got {n}")
-    out: list[ValItem] = []
-    base, extra = divmod(n, len(specs))
-    for k, spec in enumerate(specs):
-        want = base + (1 if k < extra else 0)
-        task = get_task(spec.task)
-        seen: set[str] = set()
-        s = seed
-        skipped = 0
-        while len(seen) < want:
-            inst = task.generate(spec.level, s)
-            digest = task.content_hash(inst)
-            if digest in seen:
-                skipped += 1
-                if skipped > max_skips:
-                    raise TaskError(f"validation set: {spec} has only {len(seen)} distinct puzzles from seed {seed} "
-                                    f"after skipping {skipped} duplicates; expected {want} (use a smaller eval.n)")
-            else:
-                seen.add(digest)
-                out.append(ValItem(spec, s, inst, digest))
-            s += 1
-    return out
+    """``n`` distinct puzzles split evenly over ``specs`` (``held_out_puzzles``), in spec order."""
+    return held_out_puzzles(specs, n, seed, max_skips, what="validation set")
 
 
 # ------------------------------------------------------------------------------------------------- training

@@ -3,16 +3,22 @@
 ``parse_level_specs(["maze:8", "frozenlake:vsp3", "sudoku"])`` resolves each entry against the task registry (the
 task name to its versioned id, a missing level to the task's default level) and checks the level exists, so a
 config with a typo fails when it is loaded, not hours into a run.
+
+``held_out_puzzles(specs, n, seed)`` is the one rule both tracks use for the fixed evaluation set (the diffusion
+validation set, the MLLM evaluation set, and the test set `diffthinker generate --seed 0` draws): for each spec,
+consecutive seeds from ``seed``, skipping puzzles whose content hash was already taken, until the spec's share of
+``n`` is reached (``n`` split evenly, the first specs taking the remainder). Same specs, n and seed: the same
+puzzles, whichever track asks, so the training runs can exclude exactly the puzzles the results are measured on.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 from .base import TaskError, get_task
 
-__all__ = ["LevelSpec", "parse_level_specs"]
+__all__ = ["HeldOutPuzzle", "LevelSpec", "held_out_puzzles", "parse_level_specs"]
 
 
 @dataclass(frozen=True)
@@ -51,4 +57,43 @@ def parse_level_specs(specs: Sequence[str] | str, what: str = "data.levels") -> 
         if spec in out:
             raise TaskError(f"{what} lists {spec} twice; expected each 'task:level' once")
         out.append(spec)
+    return out
+
+
+@dataclass(frozen=True)
+class HeldOutPuzzle:
+    """One puzzle of a fixed evaluation set (rendered lazily by whoever evaluates it)."""
+
+    spec: LevelSpec
+    seed: int
+    instance: Any
+    content_hash: str
+
+
+def held_out_puzzles(specs: Sequence[LevelSpec], n: int, seed: int = 0, max_skips: int = 10_000,
+                     what: str = "evaluation set") -> list[HeldOutPuzzle]:
+    """``n`` distinct puzzles split evenly over ``specs``, in spec order (the rule in the module docstring)."""
+    if n < 1:
+        raise TaskError(f"{what} size must be positive, got {n}")
+    if not specs:
+        raise TaskError(f"{what}: no 'task:level' specs given; expected at least one")
+    out: list[HeldOutPuzzle] = []
+    base, extra = divmod(n, len(specs))
+    for k, spec in enumerate(specs):
+        want = base + (1 if k < extra else 0)
+        task = get_task(spec.task)
+        seen: set[str] = set()
+        s, skipped = seed, 0
+        while len(seen) < want:
+            inst = task.generate(spec.level, s)
+            digest = task.content_hash(inst)
+            if digest in seen:
+                skipped += 1
+                if skipped > max_skips:
+                    raise TaskError(f"{what}: {spec} has only {len(seen)} distinct puzzles from seed {seed} after "
+                                    f"skipping {skipped} duplicates; expected {want} (use a smaller set size)")
+            else:
+                seen.add(digest)
+                out.append(HeldOutPuzzle(spec, s, inst, digest))
+            s += 1
     return out
