@@ -33,7 +33,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import platform
 import shutil
 import sys
@@ -47,6 +46,7 @@ import torch
 import yaml
 
 from diffthinker import config_io
+from diffthinker.fsutil import replace_folder
 from diffthinker.tasks import get_task
 from diffthinker.tasks.base import TaskError
 
@@ -215,14 +215,7 @@ def save_checkpoint(cfg: TrainConfig, state: dict[str, Any], model: torch.nn.Mod
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    if final.exists():
-        old = root / f".old-{name}"
-        shutil.rmtree(old, ignore_errors=True)
-        os.rename(final, old)
-        os.rename(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.rename(tmp, final)
+    replace_folder(tmp, final)
     for stale in find_checkpoints(cfg.output_dir)[:-cfg.checkpoint.keep_last]:
         shutil.rmtree(stale, ignore_errors=True)
     for p in root.iterdir():  # half-written saves of a crashed run
@@ -508,8 +501,7 @@ def train(cfg: TrainConfig, command: Sequence[str] | None = None) -> TrainResult
             k: state[k] for k in ("done", "stopped_at", "train_seconds") if k in state},
             "final_eval": {k: v for k, v in (final_eval or {}).items() if k != "samples"},
             "machine": {"platform": platform.platform(), "torch": torch.__version__}})
-        shutil.rmtree(policy_dir, ignore_errors=True)
-        os.rename(tmp, policy_dir)
+        replace_folder(tmp, policy_dir)
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return TrainResult(policy, policy_dir, final_eval, state)

@@ -201,3 +201,33 @@ def test_generated_test_sets_are_the_held_out_puzzles_the_trainings_exclude():
         ds = build_dataset(spec.task, spec.level, n=40, seed=0, size=64, progress=False)
         ours = [p for p in held if p.spec == spec]
         assert list(ds["content_hash"]) == [p.content_hash for p in ours]
+
+
+def test_replace_folder_swaps_in_the_new_version_and_keeps_the_old_one_on_failure(tmp_path, monkeypatch):
+    import os
+
+    from diffthinker.fsutil import replace_folder
+
+    final, tmp = tmp_path / "ckpt", tmp_path / ".tmp-ckpt"
+    tmp.mkdir()
+    (tmp / "w").write_text("v1")
+    replace_folder(tmp, final)
+    assert (final / "w").read_text() == "v1" and not tmp.exists()
+    tmp.mkdir()
+    (tmp / "w").write_text("v2")
+    replace_folder(tmp, final)
+    assert (final / "w").read_text() == "v2" and sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
+    # the swap fails after the old version was moved aside: it is put back, the error surfaces
+    tmp.mkdir()
+    (tmp / "w").write_text("v3")
+    real_rename = os.rename
+
+    def failing(src, dst):
+        if str(src) == str(tmp):
+            raise OSError("disk full")
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", failing)
+    with pytest.raises(OSError, match="disk full"):
+        replace_folder(tmp, final)
+    assert (final / "w").read_text() == "v2"

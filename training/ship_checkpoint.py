@@ -15,7 +15,6 @@ an interrupted copy never leaves a half checkpoint behind (an existing destinati
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -29,6 +28,7 @@ def ship(src: Path, dst: Path, dtype: str = "float16") -> Path:
     import torch
 
     from diffthinker.diffusion.pipeline import DiffThinkerPipeline
+    from diffthinker.fsutil import replace_folder
 
     if not (src / "model_index.json").is_file():
         raise SystemExit(f"{src} is not a pipeline folder (no model_index.json); expected <output_dir>/pipeline")
@@ -46,16 +46,8 @@ def ship(src: Path, dst: Path, dtype: str = "float16") -> Path:
     text += (f"\n## Shipped copy\n\nCopied from `{src}` by `training/ship_checkpoint.py`; weights stored as {dtype} "
              f"safetensors ({size / 1e6:.2f} MB in all) and loaded into a float32 model.\n")
     card.write_text(text)
-    if dst.exists():
-        old = dst.with_name(f".{dst.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.rename(dst, old)
-        os.rename(tmp, dst)
-        shutil.rmtree(old)
-    else:
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        os.rename(tmp, dst)
-    return dst
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    return replace_folder(tmp, dst, old=dst.with_name(f".{dst.name}.old"))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
 import platform
 import shutil
 import sys
@@ -27,6 +26,7 @@ from typing import Any, Callable, Iterator
 
 import datasets
 
+from ..fsutil import replace_folder
 from ..tasks.base import TaskError
 from .schema import COLUMNS
 
@@ -97,20 +97,13 @@ def atomic_folder(out: str | Path, overwrite: bool = False) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    old = None
     if out.exists():
         check_output(out, overwrite)  # re-check: it may have appeared while we were writing
-        old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
-        os.rename(out, old)
     try:
-        os.rename(tmp, out)
+        replace_folder(tmp, out, old=out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}")
     except BaseException:
-        if old is not None:
-            os.rename(old, out)
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:

@@ -58,6 +58,7 @@ import torch
 import yaml
 
 from .. import config_io
+from ..fsutil import replace_folder
 from ..tasks.base import ParseFailure, TaskError, get_task
 from .data import (
     BlockedHashes,
@@ -464,14 +465,8 @@ def save_checkpoint(accelerator: Any, cfg: TrainConfig, state: dict[str, Any], e
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         _fsync_dir(tmp)
-        if final.exists():  # the same step saved again (e.g. the end of a run resumed at its last checkpoint)
-            old = root / f".old-{final.name}"
-            shutil.rmtree(old, ignore_errors=True)
-            os.rename(final, old)
-            os.rename(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, final)
+        # the same step may be saved again (e.g. the end of a run resumed at its last checkpoint)
+        replace_folder(tmp, final)
         _fsync_dir(root)
         for stale in find_checkpoints(root)[:-cfg.checkpoint.keep_last]:
             shutil.rmtree(stale, ignore_errors=True)
@@ -959,9 +954,7 @@ def train(cfg: TrainConfig, command: Sequence[str] | None = None) -> TrainResult
                           ema_used=ema is not None and cfg.eval.use_ema)
         (tmp / "README.md").write_text(card)
         (tmp / "training_config.yaml").write_text(cfg.to_yaml())
-        if pipeline_dir.exists():
-            shutil.rmtree(pipeline_dir)
-        os.rename(tmp, pipeline_dir)
+        replace_folder(tmp, pipeline_dir)
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return TrainResult(output_dir=out, step=step, checkpoint=last_ckpt, pipeline_dir=pipeline_dir,
