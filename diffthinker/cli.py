@@ -78,6 +78,17 @@ _positive = _int_at_least(1, "positive")
 _non_negative = _int_at_least(0, "non-negative")
 
 
+def _non_negative_float(text: str) -> float:
+    """An argparse type: a finite float >= 0, with an error naming the value."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (value >= 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
 # ============================================================================================== generate
 def _add_generate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", required=True, help="task name or versioned id (maze, maze-v1, ...)")
@@ -470,7 +481,13 @@ def _add_sampling(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=_non_negative, default=0, help="run seed; sample k of item i is seeded from "
                                                                   "(seed, item id, k)")
     p.add_argument("--name", help="system name in reports (default: from the checkpoint folder)")
+    _add_temperature(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _add_temperature(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--temperature", type=_non_negative_float, default=None,
+                   help="MLLM policies only: sampling temperature, 0 = greedy decoding (default: the policy's 1.0)")
 
 
 def _add_solve(p: argparse.ArgumentParser) -> None:
@@ -498,7 +515,8 @@ def _load_solver_for(args: argparse.Namespace) -> Any:
         diffusers_logging.disable_progress_bar()  # "Loading pipeline components"
     state = process_state()  # one process per device under `accelerate launch` / torchrun
     device = state.device if state.device.type != "cpu" else None
-    return load_solver(args.checkpoint, device=device, name=args.name)
+    return load_solver(args.checkpoint, device=device, name=args.name,
+                       temperature=getattr(args, "temperature", None))
 
 
 def _solver_items(args: argparse.Namespace, solver: Any) -> list[Any]:
@@ -549,6 +567,7 @@ def _add_eval(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=_positive, default=None, help="model rows per batched call (default 64)")
     p.add_argument("--seed", type=_non_negative, default=0, help="run seed (default 0)")
     p.add_argument("--name", help="system name in reports (default: the checkpoint or images folder name)")
+    _add_temperature(p)
     p.add_argument("--examples", type=_non_negative, default=3,
                    help="solved and failed example pictures kept per task (default 3 each)")
     p.add_argument("--json", type=Path, required=True, help="the run JSON (what `compare` reads)")
@@ -570,7 +589,8 @@ def _run_eval(args: argparse.Namespace) -> int:
             raise TaskError(f"{opt}: parent folder {path.parent} does not exist")
     if args.images is not None:
         model_only = [o for o, v in (("--samples", args.samples != [1]), ("--select", args.select != ["verifier"]),
-                                     ("--steps", args.steps), ("--batch-size", args.batch_size)) if v]
+                                     ("--steps", args.steps), ("--batch-size", args.batch_size),
+                                     ("--temperature", args.temperature is not None)) if v]
         if model_only:
             raise TaskError(f"{', '.join(model_only)} need a model (--checkpoint); --images scores given outputs")
         records, shots = evaluate_images(args.data, args.images, examples=args.examples)
@@ -589,6 +609,8 @@ def _run_eval(args: argparse.Namespace) -> int:
         system = {"name": solver.name, "kind": solver.kind, "checkpoint": str(args.checkpoint)}
         config = {"samples": sorted(set(args.samples)), "select": list(dict.fromkeys(args.select)),
                   "seed": args.seed, "steps": args.steps, "batch_size": args.batch_size}
+        if args.temperature is not None:
+            config["temperature"] = args.temperature
     run = make_run(system, args.data, config, records, command=args._argv)
     write_run(args.json, run, shots)
     if args.report is not None:

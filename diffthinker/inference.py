@@ -227,12 +227,16 @@ DIFFUSION_MARKER = "model_index.json"
 MLLM_MARKER = "diffthinker_policy.json"
 
 
-def load_solver(path: str | Path, *, device: Any = None, name: str | None = None) -> Solver:
+def load_solver(path: str | Path, *, device: Any = None, name: str | None = None,
+                temperature: float | None = None) -> Solver:
     """A solver from a checkpoint folder.
 
     - a folder with ``model_index.json`` (a saved ``DiffThinkerPipeline``) -> ``DiffusionSolver`` (kind
       "diffusion");
     - a folder with ``diffthinker_policy.json`` -> the MLLM track's solver (``mllm_baselines.solver``).
+
+    ``temperature``: the MLLM sampling temperature (0 = greedy decoding; default: the solver's 1.0). A diffusion
+    solver has none (its samples differ by their noise seeds), so passing one for a pipeline is an error.
 
     Anything else raises TaskError naming the path and what was expected.
     """
@@ -245,6 +249,10 @@ def load_solver(path: str | Path, *, device: Any = None, name: str | None = None
         raise TaskError(f"checkpoint {path} is not a folder; {expected}")
     if (path / DIFFUSION_MARKER).is_file():
         from .diffusion.pipeline import DiffThinkerPipeline
+
+        if temperature is not None:
+            raise TaskError(f"temperature={temperature!r} applies to MLLM policies; {path} is a diffusion pipeline, "
+                            f"whose samples differ by their noise seeds (vary --seed / --samples instead)")
 
         try:
             pipe = DiffThinkerPipeline.from_pretrained(path)
@@ -263,7 +271,12 @@ def load_solver(path: str | Path, *, device: Any = None, name: str | None = None
         except ImportError as exc:
             raise TaskError(f"checkpoint {path} is an MLLM policy ({MLLM_MARKER}), but the MLLM track "
                             f"(mllm_baselines.solver.load_mllm_solver) cannot be imported: {exc}") from None
-        solver = load_mllm_solver(path, device=device)
+        sampling = None
+        if temperature is not None:
+            from mllm_baselines.generation import SamplingConfig
+
+            sampling = SamplingConfig(temperature=temperature)
+        solver = load_mllm_solver(path, device=device, sampling=sampling)
         if name:
             solver.name = name
         return solver

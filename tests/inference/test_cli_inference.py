@@ -114,6 +114,10 @@ def test_eval_and_compare(tmp_path, capsys, pipeline_dir, maze_data):
     (["solve", "--checkpoint", "{ckpt}", "--data", "{data}", "--out", "{data}"], "already exists"),
     (["eval", "--images", "{tmp}", "--data", "{data}", "--samples", "4", "--json", "{tmp}/r.json"],
      "--samples need a model"),
+    (["eval", "--images", "{tmp}", "--data", "{data}", "--temperature", "0", "--json", "{tmp}/r.json"],
+     "--temperature need a model"),
+    (["eval", "--checkpoint", "{ckpt}", "--data", "{data}", "--temperature", "0", "--json", "{tmp}/r.json"],
+     "applies to MLLM policies"),
     (["eval", "--checkpoint", "{ckpt}", "--data", "{data}", "--json", "{tmp}/no/r.json"], "--json: parent folder"),
     (["compare", "{tmp}/none.json", "--out", "{tmp}/c"], "run file not found"),
 ])

@@ -216,6 +216,25 @@ def test_a_saved_policy_plugs_into_diffthinker_solve(tiny_policy, tmp_path):
                                                                      for r in again]
 
 
+def test_load_solver_temperature_zero_is_greedy_and_refused_for_pipelines(tiny_policy, tmp_path):
+    from diffthinker.inference import load_solver, solve
+    from diffthinker.tasks.base import TaskError
+
+    tiny_policy.save(tmp_path / "policy")
+    greedy = load_solver(tmp_path / "policy", temperature=0.0)
+    insts = [LAKE.generate("vsp3", s) for s in range(3)]
+    images = [LAKE.render(i, size=64) for i in insts]
+    texts = [[c.raw.text for c in r.candidates]
+             for r in solve(greedy, "frozenlake", insts, images, num_samples=3, select="first", seed=0)]
+    assert all(len(set(t)) == 1 for t in texts)  # greedy: every sample of a puzzle is the same answer
+    other_seed = solve(greedy, "frozenlake", insts, images, num_samples=1, select="first", seed=7)
+    assert [r.candidates[0].raw.text for r in other_seed] == [t[0] for t in texts]
+    (tmp_path / "pipe").mkdir()
+    (tmp_path / "pipe" / "model_index.json").write_text("{}")
+    with pytest.raises(TaskError, match="temperature=0.0 applies to MLLM policies"):
+        load_solver(tmp_path / "pipe", temperature=0.0)
+
+
 def test_training_forward_reproduces_generation_under_left_padding(tiny_policy):
     """Greedy tokens are the argmax of the training forward's logits at every completion position, also for a batch
     mixing image and (longer or shorter) text prompts: generation and training see the same positions."""
