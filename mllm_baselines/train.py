@@ -51,6 +51,8 @@ from diffthinker.tasks import get_task
 from diffthinker.tasks.base import TaskError
 
 from .config import ConfigError, TrainConfig, load_config
+from diffthinker.tasks.level_specs import hash_fingerprint
+
 from .data import Puzzle, PuzzleStream, eval_puzzles, parse_level_specs
 from .generation import HFGenerator, SamplingConfig, derive_seed
 from .policy import Policy, load_policy
@@ -299,10 +301,14 @@ def train(cfg: TrainConfig, command: Sequence[str] | None = None) -> TrainResult
                 p.requires_grad_(False)
     eval_set = eval_puzzles(eval_specs, cfg.eval.n, cfg.eval.seed)
     blocked = {p.content_hash for p in eval_set}
+    blocked_sources = {"evaluation": len(blocked)}
     if cfg.data.exclude:
         from diffthinker.data.dedup import collect_hashes
 
-        blocked |= collect_hashes(cfg.data.exclude)
+        for folder in cfg.data.exclude:
+            extra = collect_hashes([folder])
+            blocked_sources[f"exclude:{folder}"] = len(extra)
+            blocked |= extra
     stream = PuzzleStream(specs, seed_start=cfg.data.seed_start, blocked=blocked)
     generator: Any = HFGenerator(cfg.rl.generation_batch_size)
     vllm_sync = 0
@@ -497,8 +503,19 @@ def train(cfg: TrainConfig, command: Sequence[str] | None = None) -> TrainResult
         policy_dir = out / "policy"
         tmp = out / ".tmp-policy"
         shutil.rmtree(tmp, ignore_errors=True)
-        policy.save(tmp, training={"config": cfg.to_dict(), "command": list(command or []), "state": {
-            k: state[k] for k in ("done", "stopped_at", "train_seconds") if k in state},
+        per_spec: dict[str, list[int]] = {}
+        for p in eval_set:
+            per_spec.setdefault(str(p.spec), []).append(p.seed)
+        held_out = {  # what this policy was never trained on, as the diffusion model card records it
+            "n_hashes": len(blocked), "fingerprint": hash_fingerprint(blocked),
+            "sources": blocked_sources,
+            "evaluation_set": {"n": len(eval_set), "seed": cfg.eval.seed,
+                               "fingerprint": hash_fingerprint(p.content_hash for p in eval_set),
+                               "seeds": {k: [min(v), max(v), len(v)] for k, v in per_spec.items()}},
+        }
+        policy.save(tmp, training={"config": cfg.to_dict(), "command": list(command or []), "held_out": held_out,
+                                   "state": {k: state[k] for k in ("done", "stopped_at", "train_seconds")
+                                             if k in state},
             "final_eval": {k: v for k, v in (final_eval or {}).items() if k != "samples"},
             "machine": {"platform": platform.platform(), "torch": torch.__version__}})
         replace_folder(tmp, policy_dir)

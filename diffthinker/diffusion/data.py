@@ -32,7 +32,6 @@ the specs, the first ones taking the remainder).
 
 from __future__ import annotations
 
-import hashlib
 import random
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
@@ -42,7 +41,13 @@ import torch
 from PIL import Image
 
 from ..tasks.base import Answer, Instance, TaskError, get_task
-from ..tasks.level_specs import HeldOutPuzzle, LevelSpec, held_out_puzzles, parse_level_specs  # re-exported
+from ..tasks.level_specs import (  # re-exported: `task:level` entries, the held-out rule
+    HeldOutPuzzle,
+    LevelSpec,
+    hash_fingerprint,
+    held_out_puzzles,
+    parse_level_specs,
+)
 
 __all__ = [
     "BlockedHashes",
@@ -138,7 +143,7 @@ class BlockedHashes:
 
     def fingerprint(self) -> str:
         """sha256 over the sorted hashes: names the blocked set in a model card without listing it."""
-        return hashlib.sha256("\n".join(sorted(self.hashes)).encode()).hexdigest()
+        return hash_fingerprint(self.hashes)
 
 
 # ------------------------------------------------------------------------------------------------- validation

@@ -62,6 +62,7 @@ from ..fsutil import replace_folder
 from ..tasks.base import ParseFailure, TaskError, get_task
 from .data import (
     BlockedHashes,
+    hash_fingerprint,
     PuzzleBatches,
     ValItem,
     parse_level_specs,
@@ -983,7 +984,7 @@ def model_card(cfg: TrainConfig, *, command: Sequence[str], state: dict[str, Any
                n_params: int, n_trainable: int, data_info: dict[str, Any], blocked: BlockedHashes, validation: Sequence[ValItem],
                distinct_rank0: int, skipped_total: int, world: int, ema_used: bool) -> str:
     """The README.md of an exported pipeline: command, config, data seeds and hashes, time, machine, solve rate."""
-    val_fp = hashlib.sha256("\n".join(sorted(v.content_hash for v in validation)).encode()).hexdigest()
+    val_fp = hash_fingerprint(v.content_hash for v in validation)
     per_spec: dict[str, list[int]] = {}
     for v in validation:
         per_spec.setdefault(str(v.spec), []).append(v.seed)

@@ -13,12 +13,13 @@ puzzles, whichever track asks, so the training runs can exclude exactly the puzz
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any, Sequence
 
 from .base import TaskError, get_task
 
-__all__ = ["HeldOutPuzzle", "LevelSpec", "held_out_puzzles", "parse_level_specs"]
+__all__ = ["HeldOutPuzzle", "LevelSpec", "hash_fingerprint", "held_out_puzzles", "parse_level_specs"]
 
 
 @dataclass(frozen=True)
@@ -97,3 +98,9 @@ def held_out_puzzles(specs: Sequence[LevelSpec], n: int, seed: int = 0, max_skip
                 out.append(HeldOutPuzzle(spec, s, inst, digest))
             s += 1
     return out
+
+
+def hash_fingerprint(hashes) -> str:
+    """sha256 over the sorted content hashes: names a set of puzzles (a held-out set) in a model card or a policy
+    record without listing it; anyone can recompute it from the puzzles."""
+    return hashlib.sha256("\n".join(sorted(hashes)).encode()).hexdigest()

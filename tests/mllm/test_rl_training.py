@@ -194,6 +194,15 @@ def test_cli_entry(warm_dir, tmp_path, capsys):
     assert main(args) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["stages"] == {"sft": 2} and (out / "policy" / "diffthinker_policy.json").is_file()
-    assert load_policy(out / "policy").meta.training["state"]["done"] == ["sft"]
+    training = load_policy(out / "policy").meta.training
+    assert training["state"]["done"] == ["sft"]
+    # the policy records what it never trained on, recomputable from the held-out rule
+    from diffthinker.tasks.level_specs import hash_fingerprint, held_out_puzzles, parse_level_specs
+
+    held = held_out_puzzles(parse_level_specs(["frozenlake:vsp3"]), 2, seed=0)
+    rec = training["held_out"]
+    assert rec["evaluation_set"]["fingerprint"] == hash_fingerprint(p.content_hash for p in held)
+    assert rec["fingerprint"] == rec["evaluation_set"]["fingerprint"] and rec["sources"] == {"evaluation": 2}
+    assert rec["evaluation_set"]["seeds"] == {"frozenlake-v1:vsp3": [held[0].seed, held[-1].seed, 2]}
     assert main([*args, "rl.loss_type=ppo"]) == 2
     assert "rl.loss_type" in capsys.readouterr().err
