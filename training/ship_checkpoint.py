@@ -1,6 +1,9 @@
-"""Copy a trained pipeline (``<output_dir>/pipeline`` of train_diffusion.py) into ``checkpoints/<name>``, stored small.
+"""Copy a trained model into ``checkpoints/<name>``: a diffusion pipeline stored small, or an MLLM policy with a card.
 
     python training/ship_checkpoint.py runs/bench/maze8/pipeline checkpoints/diffthinker-tiny-maze8
+    python training/ship_checkpoint.py runs/mllm/maze-sft/policy checkpoints/mllm-tiny-maze-sft
+
+A diffusion pipeline (``<output_dir>/pipeline`` of train_diffusion.py, ``model_index.json``):
 
 The weights are stored as float16 safetensors (half the bytes; the shipped checkpoints together must stay under
 60 MB). ``DiffThinkerPipeline.from_pretrained`` builds the model in float32 and loads these weights into it, so
@@ -10,6 +13,11 @@ measured, not assumed: re-run ``diffthinker eval`` on the shipped folder and rec
 The model card (README.md) and training_config.yaml of the source are kept; a "Shipped copy" section is appended
 (source, storage dtype, byte size). The destination is written atomically: a temporary folder, then a rename, so
 an interrupted copy never leaves a half checkpoint behind (an existing destination is replaced only at the end).
+
+An MLLM policy (``<output_dir>/policy`` of train_mllm_rl.py, ``diffthinker_policy.json``): copied as it is (the
+tiny policy is ~1 MB in float32), with a model card (README.md) written from the training record the policy
+carries: the command, the config, what it never trained on (held-out fingerprint), training time, the final
+evaluation and the machine.
 """
 
 from __future__ import annotations
@@ -25,13 +33,16 @@ def folder_bytes(path: Path) -> int:
 
 
 def ship(src: Path, dst: Path, dtype: str = "float16") -> Path:
+    if (src / "diffthinker_policy.json").is_file():
+        return ship_policy(src, dst)
     import torch
 
     from diffthinker.diffusion.pipeline import DiffThinkerPipeline
     from diffthinker.fsutil import replace_folder
 
     if not (src / "model_index.json").is_file():
-        raise SystemExit(f"{src} is not a pipeline folder (no model_index.json); expected <output_dir>/pipeline")
+        raise SystemExit(f"{src} is neither a pipeline folder (model_index.json) nor an MLLM policy folder "
+                         f"(diffthinker_policy.json); expected <output_dir>/pipeline or <output_dir>/policy")
     pipe = DiffThinkerPipeline.from_pretrained(str(src))
     pipe.denoiser.to(getattr(torch, dtype))
     tmp = dst.with_name(f".{dst.name}.tmp")
@@ -50,11 +61,72 @@ def ship(src: Path, dst: Path, dtype: str = "float16") -> Path:
     return replace_folder(tmp, dst, old=dst.with_name(f".{dst.name}.old"))
 
 
+def policy_card(meta: dict, name: str, src: Path) -> str:
+    """A model card for an MLLM policy, from the training record ``Policy.save`` stores in diffthinker_policy.json."""
+    import yaml
+
+    tr = meta.get("training") or {}
+    cfg, state, final = tr.get("config") or {}, tr.get("state") or {}, tr.get("final_eval") or {}
+    held = tr.get("held_out") or {}
+    lines = ["---", "library_name: transformers", "tags: [diffthinker, mllm-baseline, visual-reasoning]", "---", "",
+             f"# {name}", "",
+             f"The MLLM baseline's policy (`mllm_baselines`, base `{meta.get('base_model')}`, {meta.get('family')}) for "
+             f"{', '.join(meta.get('tasks', []))}; it answers in text, parsed by each task's `parse_text` and verified.",
+             ""]
+    if final:
+        lines += ["## Evaluation (end of training)", "",
+                  f"**{100 * final.get('accuracy', 0):.1f}%** ({final.get('correct')}/{final.get('n')}) with "
+                  f"temperature {final.get('temperature', 0.0)} (0 = greedy), parse rate {final.get('parse_rate')}.",
+                  "", "| level | n | accuracy |", "|---|---:|---:|"]
+        for level, rec in (final.get("per_level") or {}).items():
+            lines.append(f"| {level} | {rec.get('n')} | {100 * rec.get('accuracy', 0):.1f}% |")
+        lines.append("")
+    lines += ["## Training", "",
+              f"- command: `{' '.join(tr.get('command') or []) or '(not recorded)'}`",
+              f"- stages done: {state.get('done')}; steps: {state.get('stopped_at')}",
+              "- training time (evaluation excluded): " + ", ".join(
+                  f"{stage} {sec / 60:.1f} min" for stage, sec in (state.get("train_seconds") or {}).items()),
+              f"- machine: {tr.get('machine')}", ""]
+    if held:
+        ev = held.get("evaluation_set", {})
+        lines += ["## Data", "",
+                  f"- levels: {', '.join((cfg.get('data') or {}).get('levels') or [])}; training seeds from "
+                  f"{(cfg.get('data') or {}).get('seed_start')}",
+                  f"- never trained on: {held.get('n_hashes')} content hashes ({held.get('sources')}); fingerprint "
+                  f"sha256 `{held.get('fingerprint')}`",
+                  f"- evaluation set: {ev.get('n')} puzzles from seed {ev.get('seed')}, seeds per level "
+                  f"{ev.get('seeds')}; content-hash fingerprint sha256 `{ev.get('fingerprint')}`", ""]
+    lines += ["## Config", "", "```yaml", yaml.safe_dump(cfg, sort_keys=False).rstrip(), "```", "",
+              "## Use", "", "```python", "from diffthinker.inference import load_solver",
+              "solver = load_solver('<this folder>', temperature=0.0)  # greedy",
+              "```", "", "## Shipped copy", "",
+              f"Copied from `{src}` by `training/ship_checkpoint.py` (weights as trained, float32 safetensors).", ""]
+    return "\n".join(lines)
+
+
+def ship_policy(src: Path, dst: Path) -> Path:
+    import json
+
+    from diffthinker.fsutil import replace_folder
+
+    meta = json.loads((src / "diffthinker_policy.json").read_text())
+    if any(p.suffix in (".bin", ".pt", ".pth", ".pkl") for p in src.iterdir()):
+        raise SystemExit(f"{src} holds pickled weights; only safetensors are shipped")
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(src, tmp)
+    (tmp / "README.md").write_text(policy_card(meta, dst.name, src))
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    return replace_folder(tmp, dst, old=dst.with_name(f".{dst.name}.old"))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("src", type=Path, help="pipeline folder written by train_diffusion.py")
+    ap.add_argument("src", type=Path, help="pipeline folder written by train_diffusion.py, or policy folder written "
+                                            "by train_mllm_rl.py")
     ap.add_argument("dst", type=Path, help="destination, e.g. checkpoints/diffthinker-tiny-maze8")
-    ap.add_argument("--dtype", default="float16", choices=["float16", "bfloat16", "float32"])
+    ap.add_argument("--dtype", default="float16", choices=["float16", "bfloat16", "float32"],
+                    help="storage dtype of a pipeline's weights (policies are copied as they are)")
     args = ap.parse_args(argv)
     out = ship(args.src, args.dst, args.dtype)
     print(f"{out}: {folder_bytes(out) / 1e6:.2f} MB")

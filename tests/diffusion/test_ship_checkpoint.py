@@ -65,5 +65,5 @@ def test_ship_replaces_an_existing_copy_and_rejects_non_pipelines(trained, tmp_p
     ship.ship(trained, dst)
     assert not (dst / "stale.txt").exists() and (dst / "model_index.json").is_file()
     assert not list(tmp_path.glob(".tiny.*"))  # no temporary or old folder left behind
-    with pytest.raises(SystemExit, match="not a pipeline folder"):
+    with pytest.raises(SystemExit, match="neither a pipeline folder"):
         ship.ship(tmp_path / "nothing", tmp_path / "other")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -204,5 +205,19 @@ def test_cli_entry(warm_dir, tmp_path, capsys):
     assert rec["evaluation_set"]["fingerprint"] == hash_fingerprint(p.content_hash for p in held)
     assert rec["fingerprint"] == rec["evaluation_set"]["fingerprint"] and rec["sources"] == {"evaluation": 2}
     assert rec["evaluation_set"]["seeds"] == {"frozenlake-v1:vsp3": [held[0].seed, held[-1].seed, 2]}
+    # shipped into checkpoints/ with a model card written from that record, and it still loads as a solver
+    import importlib.util
+
+    repo = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location("ship_checkpoint", repo / "training" / "ship_checkpoint.py")
+    ship = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ship)
+    dst = ship.ship(out / "policy", tmp_path / "checkpoints" / "mllm-tiny-test")
+    card = (dst / "README.md").read_text()
+    assert "| frozenlake-v1:vsp3 | 2 |" in card  # the final evaluation per level
+    assert f"`{rec['evaluation_set']['fingerprint']}`" in card and "## Config" in card
+    from diffthinker.inference import load_solver
+
+    assert load_solver(dst, temperature=0.0).kind == "mllm"
     assert main([*args, "rl.loss_type=ppo"]) == 2
     assert "rl.loss_type" in capsys.readouterr().err
