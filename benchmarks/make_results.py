@@ -252,8 +252,9 @@ class NeverTrained:
 
 
 def _fingerprint(hashes: Iterable[str]) -> str:
-    # the same as diffthinker.diffusion.data.BlockedHashes.fingerprint: sha256 over the sorted hex digests
-    return hashlib.sha256("\n".join(sorted(hashes)).encode()).hexdigest()
+    from diffthinker.tasks.level_specs import hash_fingerprint  # what model cards and policy records use
+
+    return hash_fingerprint(hashes)
 
 
 def _distinct_hashes(task_name: str, level: str, seeds: Iterable[int]) -> list[str]:
@@ -334,9 +335,9 @@ def diffusion_never_trained(ckpt: Path, cache: Path | None = None) -> NeverTrain
 def mllm_never_trained(ckpt: Path, cache: Path | None = None, _depth: int = 0) -> NeverTrained:
     """From the policy's saved training info (``diffthinker_policy.json`` -> ``training.config``): the evaluation
     set (``eval.levels`` or ``data.levels``, ``eval.n`` split evenly, consecutive seeds from ``eval.seed``,
-    duplicates skipped: the rule of ``mllm_baselines.data.eval_puzzles``) plus ``data.exclude`` folders, which
-    training blocks by content hash. The policy records no fingerprint, so the set is re-derived from the config,
-    not matched against a recorded one. When the run started from another saved policy (an RL run from its SFT
+    duplicates skipped: ``diffthinker.tasks.level_specs.held_out_puzzles``) plus ``data.exclude`` folders, which
+    training blocks by content hash; re-derived from the config and, where the policy records it
+    (``training.held_out``), matched against the recorded fingerprint. When the run started from another saved policy (an RL run from its SFT
     policy), that policy's training must have blocked the test set too: the result is the intersection."""
     meta = read_json(ckpt / MLLM_MARKER)
     train = (meta or {}).get("training")
@@ -350,27 +351,13 @@ def mllm_never_trained(ckpt: Path, cache: Path | None = None, _depth: int = 0) -
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ValueError(f"{ckpt / MLLM_MARKER}: training.config lacks eval.n / eval.seed / data.levels ({exc})") \
             from None
-    hashes: set[str] = set()
-    base, extra = divmod(n, len(levels))
-    for k, spec in enumerate(levels):
-        t, _, lv = str(spec).partition(":")
-        want = base + (1 if k < extra else 0)
+    def build() -> list[str]:
+        from diffthinker.tasks.level_specs import held_out_puzzles, parse_level_specs
 
-        def build(t: str = t, lv: str = lv, want: int = want) -> list[str]:
-            from diffthinker.tasks import get_task
+        return [p.content_hash for p in held_out_puzzles(parse_level_specs(levels), n, seed)]
 
-            task, out, s = get_task(t), [], seed
-            seen: set[str] = set()
-            while len(out) < want:
-                h = task.content_hash(task.generate(lv, s))
-                if h not in seen:
-                    seen.add(h)
-                    out.append(h)
-                s += 1
-            return out
-
-        hashes |= set(_cached(cache, {"kind": "eval_puzzles", "task": t, "level": lv, "n": want, "seed": seed},
-                              build))
+    eval_hashes = _cached(cache, {"kind": "held_out_puzzles", "levels": list(levels), "n": n, "seed": seed}, build)
+    hashes: set[str] = set(eval_hashes)
     how = f"policy training config: evaluation set {levels} n={n} seed={seed}"
     if exclude:
         from diffthinker.data.dedup import collect_hashes
@@ -380,7 +367,14 @@ def mllm_never_trained(ckpt: Path, cache: Path | None = None, _depth: int = 0) -
             how += f"; exclude folders not found here, left out: {missing}"
         hashes |= collect_hashes([e for e in exclude if Path(e).exists()])
         how += f" + exclude {[e for e in exclude if Path(e).exists()]}"
-    how += " (re-derived; the policy records no fingerprint)"
+    recorded = ((train.get("held_out") or {}).get("evaluation_set") or {}).get("fingerprint")
+    if recorded is None:
+        how += " (re-derived; this policy predates recorded fingerprints)"
+    elif recorded != _fingerprint(eval_hashes):
+        raise ValueError(f"{ckpt / MLLM_MARKER}: the evaluation set re-derived from its config does not reproduce "
+                         f"the recorded fingerprint {recorded[:12]}... (task code changed since training?)")
+    else:
+        how += f" (reproduces the recorded fingerprint `{recorded[:12]}`)"
     init = Path(str((cfg.get("model") or {}).get("name_or_path") or ""))
     if _depth < 4 and init.name and (init / MLLM_MARKER).is_file():
         parent = mllm_never_trained(init, cache, _depth + 1)
