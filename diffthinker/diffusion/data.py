@@ -55,6 +55,7 @@ __all__ = [
     "PuzzleBatches",
     "ValItem",
     "image_to_tensor",
+    "fit_to_resolution",
     "render_pair",
     "parse_level_specs",
     "tensor_to_images",
@@ -90,20 +91,19 @@ def image_to_tensor(image: Image.Image, resolution: int | None = None) -> torch.
     return torch.from_numpy(arr).permute(2, 0, 1).float().div_(127.5).sub_(1.0)
 
 
-def render_pair(task, instance, answer, resolution: int) -> tuple[Image.Image, Image.Image]:
-    """The problem and solution images of ``instance`` drawn natively at ``resolution``, as training sees them.
-
-    Some layouts grow the image by their gaps (a 64 px jigsaw 2x2 is 65 px: two 32 px blocks and a 1 px gap, the
-    published geometry scaled); those are resized to ``resolution`` with NEAREST, exactly what the pipeline does to
-    a problem image of another size at inference, so training and solving see the same pixels.
-    """
-    img, sol = task.render(instance, size=resolution), task.render(instance, answer, size=resolution)
+def fit_to_resolution(image: Image.Image, resolution: int) -> Image.Image:
+    """``image`` as training sees it: some layouts grow the image by their gaps (a 64 px jigsaw 2x2 is 65 px: two
+    32 px blocks and a 1 px gap, the published geometry scaled); those are resized to ``resolution`` with NEAREST,
+    exactly what the pipeline does to a problem image of another size at inference."""
     square = (resolution, resolution)
-    if img.size != square:
-        img = img.resize(square, Image.NEAREST)
-    if sol.size != square:
-        sol = sol.resize(square, Image.NEAREST)
-    return img, sol
+    return image if image.size == square else image.resize(square, Image.NEAREST)
+
+
+def render_pair(task, instance, answer, resolution: int) -> tuple[Image.Image, Image.Image]:
+    """The problem and solution images of ``instance`` drawn natively at ``resolution`` and fitted to it
+    (``fit_to_resolution``), as training sees them."""
+    return (fit_to_resolution(task.render(instance, size=resolution), resolution),
+            fit_to_resolution(task.render(instance, answer, size=resolution), resolution))
 
 
 def tensor_to_images(t: torch.Tensor) -> list[Image.Image]:

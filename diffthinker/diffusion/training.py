@@ -66,7 +66,7 @@ from .data import (
     PuzzleBatches,
     ValItem,
     parse_level_specs,
-    render_pair,
+    fit_to_resolution,
     task_ids,
     validation_set,
 )
@@ -548,8 +548,7 @@ def evaluate(denoiser: torch.nn.Module, items: Sequence[ValItem], cfg: TrainConf
             task = get_task(task_id)
             for start in range(0, len(idx), e.batch_size):
                 chunk = idx[start:start + e.batch_size]
-                pairs = [render_pair(task, items[i].instance, task.solve(items[i].instance), r) for i in chunk]
-                images = [problem for problem, _ in pairs]
+                images = [fit_to_resolution(task.render(items[i].instance, size=r), r) for i in chunk]
                 gens = [torch.Generator(device="cpu").manual_seed(e.sample_seed + i) for i in chunk]
                 out = pipe(images, task=task_id, num_inference_steps=e.num_inference_steps, generator=gens,
                            output_type="pil").images
@@ -564,7 +563,8 @@ def evaluate(denoiser: torch.nn.Module, items: Sequence[ValItem], cfg: TrainConf
                     correct += int(verdict.correct)
                     failures += int(isinstance(answer, ParseFailure))
                     if len(samples) < want_images:
-                        samples.append((images[chunk.index(i)], img, pairs[chunk.index(i)][1]))
+                        solved = task.render(it.instance, task.solve(it.instance), size=r)
+                        samples.append((images[chunk.index(i)], img, fit_to_resolution(solved, r)))
     finally:
         denoiser.train(was_training)
     for rec in per.values():
