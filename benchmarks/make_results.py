@@ -9,9 +9,8 @@ For every task and level of ``PLAN`` (below: edit it, it is the whole plan):
 1. the test set: ``diffthinker generate --task T --level L --n 200 --seed 0 --size 64 --out <cache>/T_L``: 200
    fresh seeded puzzles, the very set the shipped trainings exclude from their data by content hash;
 2. every system whose checkpoint exists: ``diffthinker eval --samples 1,8 --select verifier`` (N=1, and N=8 with
-   verifier selection; each N is its own timed run); MLLM policies also greedy N=1 when ``eval`` offers
-   ``--temperature`` (it samples at temperature 1 otherwise, and the tables say so); a missing checkpoint is a
-   *pending* cell, never an error;
+   verifier selection; each N is its own timed run); MLLM policies also greedy N=1 (``--temperature 0``), the
+   number the summary shows for them; a missing checkpoint is a *pending* cell, never an error;
 3. the no-overlap check of each checkpoint against the test set (``check_never_trained``): the test set's content
    hashes must all lie in the set the checkpoint's own record says it never trained on;
 4. the official DiffThinker test folders for the levels our checkpoints cover: ``diffthinker import`` of
@@ -452,7 +451,6 @@ class Context:
     threads: int
     official_root: str
     overrides: dict[str, str]
-    greedy: bool
     only: list[str]
     out_doc: Path
     assets: Path
@@ -479,30 +477,19 @@ def machine_info() -> dict[str, Any]:
     return info
 
 
-def eval_supports_temperature() -> bool:
-    """Whether ``diffthinker eval`` takes ``--temperature`` (greedy MLLM decoding); read from its own --help."""
-    from diffthinker.cli import build_parser
-
-    parser = build_parser()
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
-        parser.parse_args(["eval", "--help"])
-    return "--temperature" in out.getvalue()
-
-
 def _eval_argv(ckpt: str, data: Path, json_path: Path, name: str, samples: str, extra: Sequence[str] = ()
                ) -> list[str]:
     return ["eval", "--checkpoint", ckpt, "--data", rel(data), "--samples", samples, "--select", SELECT,
             "--name", name, "--examples", str(EXAMPLES), "--json", rel(json_path), *extra, "--quiet"]
 
 
-def plan_evals(tp: TaskPlan, data: Path, evals_dir: Path, overrides: dict[str, str], greedy: bool) -> list[Eval]:
+def plan_evals(tp: TaskPlan, data: Path, evals_dir: Path, overrides: dict[str, str]) -> list[Eval]:
     out = []
     for key, label, attr in SYSTEMS:
         ckpt = overrides.get(key) or getattr(tp, attr)
         out.append(Eval(key, label, ckpt, _eval_argv(ckpt, data, evals_dir / f"{key}.json", key, ",".join(map(str, SAMPLES))),
                         evals_dir / f"{key}.json"))
-        if key.startswith("mllm") and greedy:
+        if key.startswith("mllm"):  # the policy's own answer: greedy decoding
             g = f"{key}-greedy"
             out.append(Eval(g, f"{label} greedy", ckpt,
                             _eval_argv(ckpt, data, evals_dir / f"{g}.json", g, "1", ["--temperature", "0"]),
@@ -577,7 +564,7 @@ def ensure_compare(runner: Runner, res: LevelResult, execute: bool) -> None:
 
 
 def run_level(runner: Runner, tp: TaskPlan, level: str, *, n: int, cache: Path, assets: Path, official_root: Path,
-              overrides: dict[str, str], greedy: bool, execute: bool, force: bool) -> LevelResult:
+              overrides: dict[str, str], execute: bool, force: bool) -> LevelResult:
     """Everything for one (task, level): test set, evals, overlap checks, official folder, comparison. With
     ``execute`` False (a level outside --only) only what already exists is read; nothing runs."""
     stem = f"{tp.task}_{level}"
@@ -585,7 +572,7 @@ def run_level(runner: Runner, tp: TaskPlan, level: str, *, n: int, cache: Path, 
     data_argv = ["generate", "--task", tp.task, "--level", level, "--n", str(n), "--seed", str(TEST_SEED),
                  "--size", str(TEST_SIZE), "--out", rel(data), "--quiet"]
     res = LevelResult(tp, level, data, data_argv,
-                      plan_evals(tp, data, cache / "evals" / stem, overrides, greedy),
+                      plan_evals(tp, data, cache / "evals" / stem, overrides),
                       compare_dir=assets / tp.task / level)
     have_data = ensure_dataset(runner, data_argv, data, execute)
     for ev in res.evals:
@@ -612,7 +599,7 @@ def run_level(runner: Runner, tp: TaskPlan, level: str, *, n: int, cache: Path, 
                 from diffthinker.data.store import read_manifest
 
                 res.official_items = int((read_manifest(res.official_data) or {}).get("counts", {}).get("total", 0))
-            res.official_evals = plan_evals(tp, res.official_data, cache / "evals" / name, overrides, greedy)
+            res.official_evals = plan_evals(tp, res.official_data, cache / "evals" / name, overrides)
             for ev in res.official_evals:
                 ensure_eval(runner, ev, res.official_data, have, execute, force)
     ensure_compare(runner, res, execute)
@@ -643,12 +630,8 @@ def _by_system(evals: Sequence[Eval]) -> dict[str, Eval]:
 
 
 def mllm_n1(evals: dict[str, Eval], key: str) -> str:
-    """The MLLM N=1 cell: greedy when that run exists, else the sampled N=1 with a dagger."""
-    g = evals.get(f"{key}-greedy")
-    if g is not None and g.run is not None:
-        return cell(g, 1)
-    ev = evals[key]
-    return cell(ev, 1, "†" if ev.run is not None else "")
+    """The MLLM N=1 cell: its greedy answer."""
+    return cell(evals[f"{key}-greedy"], 1)
 
 
 def summary_table(ctx: Context) -> list[str]:
@@ -665,10 +648,8 @@ def summary_table(ctx: Context) -> list[str]:
 def summary_notes(ctx: Context) -> list[str]:
     notes = ["Accuracy on fresh seeded test puzzles (never trained on: content-hash check below), with wall seconds "
              "per puzzle (sampling + parsing + verification) in brackets; *pending*: the checkpoint does not exist "
-             "yet."]
-    if not ctx.greedy:
-        notes.append("† MLLM N=1 is one answer sampled at temperature 1: `diffthinker eval` has no greedy-decoding "
-                     "option (`--temperature`) yet; greedy numbers replace these once it has.")
+             "yet. The MLLM SFT and RL columns are greedy decoding (`--temperature 0`); the full table also lists "
+             "their N=1 sampled at temperature 1."]
     return notes
 
 
@@ -676,16 +657,13 @@ def full_table(ctx: Context) -> list[str]:
     top = f"N={SAMPLES[-1]} {SELECT}"
     head = ["diffusion N=1", f"diffusion {top}"]
     for key, label, _ in SYSTEMS[1:]:
-        head += [f"{label} N=1" + ("" if ctx.greedy else " (sampled)"), f"{label} {top}"]
-        if ctx.greedy:
-            head.insert(len(head) - 1, f"{label} greedy")
+        head += [f"{label} N=1 (sampled)", f"{label} greedy", f"{label} {top}"]
     lines = ["| task | level | " + " | ".join(head) + " |", "|---|---|" + "---:|" * len(head)]
     for res in ctx.rows:
         by = _by_system(res.evals)
         cells = [cell(by["diffusion"], 1), cell(by["diffusion"], SAMPLES[-1])]
         for key, _, _ in SYSTEMS[1:]:
-            cells += [cell(by[key], 1)] + ([cell(by.get(f"{key}-greedy"), 1)] if ctx.greedy else []) + \
-                     [cell(by[key], SAMPLES[-1])]
+            cells += [cell(by[key], 1), cell(by[f"{key}-greedy"], 1), cell(by[key], SAMPLES[-1])]
         lines.append(f"| {res.tp.task} | {res.level} | " + " | ".join(cells) + " |")
     return lines
 
@@ -894,7 +872,6 @@ def main(argv: Sequence[str] | None = None, *, in_process: bool = False) -> int:
     out_doc = args.out_doc if args.out_doc.is_absolute() else ROOT / args.out_doc
     assets = out_doc.parent / "results"
     official_root = args.official_root if args.official_root.is_absolute() else ROOT / args.official_root
-    greedy = eval_supports_temperature()
     chosen = {(tp.task, lv) for tp, lv in selected}
     rows = []
     for tp in PLAN:
@@ -903,11 +880,11 @@ def main(argv: Sequence[str] | None = None, *, in_process: bool = False) -> int:
             # stand-ins replace the plan's checkpoints of the selected levels only
             rows.append(run_level(runner, tp, level, n=args.n, cache=cache, assets=assets,
                                   official_root=official_root, overrides=overrides if execute else {},
-                                  greedy=greedy, execute=execute, force=args.force))
+                                  execute=execute, force=args.force))
     if args.dry_run:
         return 0
     ctx = Context(rows=rows, n=args.n, threads=args.threads, official_root=rel(official_root), overrides=overrides,
-                  greedy=greedy, only=args.only, out_doc=out_doc, assets=assets, cache=cache,
+                  only=args.only, out_doc=out_doc, assets=assets, cache=cache,
                   date=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), machine=machine_info(),
                   commands=collect_commands(runner, rows), argv=list(sys.argv[1:] if argv is None else argv))
     results, summary = render_markdown(ctx)
