@@ -67,6 +67,11 @@ RETRY_STRIDE = 1 << 40
 #: finite pools keep generated instances (a few hundred bytes each; some levels, e.g. frozenlake vsp5-8, take
 #: ~25 ms to generate by the published rejection sampling, rendering takes ~1 ms): at most this many per process
 CACHE_LIMIT = 500_000
+#: finite pools also keep each puzzle's drawn pair as uint8 pixels, up to this many bytes per process (64 px: 24 KiB a
+#: pair, so a 5000-puzzle pool is ~120 MB): drawing is the slow part for some tasks (a jigsaw pair draws its
+#: procedural picture twice, ~40-70 ms; a training step of 32 samples on one core spends more than half its time
+#: there otherwise). Rendering is deterministic, so a cached pair is byte-identical to a fresh one.
+PIXEL_CACHE_BYTES = 1 << 30
 #: attempts before a sample gives up (a level whose distinct puzzles are all blocked)
 MAX_ATTEMPTS = 10_000
 
@@ -81,14 +86,24 @@ def task_ids(specs: Iterable[LevelSpec]) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------------------- images
-def image_to_tensor(image: Image.Image, resolution: int | None = None) -> torch.Tensor:
-    """An RGB image as a float tensor [3, H, W] in [-1, 1] (exactly ``v / 127.5 - 1``)."""
+def image_to_uint8(image: Image.Image, resolution: int | None = None) -> torch.Tensor:
+    """An RGB image as a uint8 tensor [3, H, W]."""
     if image.mode != "RGB":
         image = image.convert("RGB")
     if resolution is not None and image.size != (resolution, resolution):
         raise TaskError(f"image size {image.size} differs from the model resolution {resolution}x{resolution}")
     arr = np.array(image, dtype=np.uint8)  # a writable copy
-    return torch.from_numpy(arr).permute(2, 0, 1).float().div_(127.5).sub_(1.0)
+    return torch.from_numpy(arr).permute(2, 0, 1)
+
+
+def uint8_to_unit(pixels: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels as floats in [-1, 1] (exactly ``v / 127.5 - 1``)."""
+    return pixels.float().div_(127.5).sub_(1.0)
+
+
+def image_to_tensor(image: Image.Image, resolution: int | None = None) -> torch.Tensor:
+    """An RGB image as a float tensor [3, H, W] in [-1, 1] (exactly ``v / 127.5 - 1``)."""
+    return uint8_to_unit(image_to_uint8(image, resolution))
 
 
 def fit_to_resolution(image: Image.Image, resolution: int) -> Image.Image:
@@ -197,6 +212,8 @@ class PuzzleBatches(torch.utils.data.Dataset):
             self.cum = None
         self.blocked = blocked or BlockedHashes()
         self._cache: dict[tuple[LevelSpec, int], tuple[Instance, str]] = {}  # finite pools: generate each seed once
+        self._pixels: dict[tuple[LevelSpec, int], tuple[torch.Tensor, torch.Tensor]] = {}  # ... and draw it once
+        self._pixel_bytes = 0
         self.length = length
         self.rows = None
         if dataset is not None:
@@ -270,6 +287,21 @@ class PuzzleBatches(torch.utils.data.Dataset):
             img, sol = render_pair(task, inst, ans, r)
         return spec, img, sol, row["content_hash"]
 
+    def _drawn_pair(self, spec: LevelSpec, seed: int, inst: Instance) -> tuple[torch.Tensor, torch.Tensor]:
+        """The uint8 problem and solution pixels of a generated puzzle; kept for finite pools (PIXEL_CACHE_BYTES)."""
+        key = (spec, seed)
+        hit = self._pixels.get(key)
+        if hit is not None:
+            return hit
+        task = get_task(spec.task)
+        img, sol = render_pair(task, inst, task.solve(inst), self.resolution)
+        pair = (image_to_uint8(img, self.resolution), image_to_uint8(sol, self.resolution))
+        size = 2 * pair[0].numel()
+        if self.num_seeds is not None and self._pixel_bytes + size <= PIXEL_CACHE_BYTES:
+            self._pixels[key] = pair
+            self._pixel_bytes += size
+        return pair
+
     # ------------------------------------------------------------------ Dataset protocol
     def __len__(self) -> int:
         if self.length is None:
@@ -285,13 +317,13 @@ class PuzzleBatches(torch.utils.data.Dataset):
             if self.rows is not None:
                 spec, img, sol, digest = self._dataset_item(g)
                 seed = -1
+                cond, target = image_to_uint8(img, r), image_to_uint8(sol, r)
             else:
                 spec, seed, inst, _, digest, skip = self.sample(g)
                 skipped += skip
-                task = get_task(spec.task)
-                img, sol = render_pair(task, inst, task.solve(inst), r)
-            conds.append(image_to_tensor(img, r))
-            targets.append(image_to_tensor(sol, r))
+                cond, target = self._drawn_pair(spec, seed, inst)
+            conds.append(uint8_to_unit(cond))
+            targets.append(uint8_to_unit(target))
             tidx.append(self.tasks.index(spec.task))
             seeds.append(seed)
             h64.append(_hash64(digest))

@@ -143,6 +143,26 @@ def test_batches_are_deterministic_sharded_and_skip_blocked_puzzles():
     assert c["seed"].tolist() == [112 + RETRY_STRIDE, 113] and int(c["skipped"]) == 1
 
 
+def test_a_finite_pool_draws_each_puzzle_once_and_its_kept_pixels_equal_a_fresh_drawing(monkeypatch):
+    from diffthinker.diffusion import data as D
+
+    kw = dict(specs=parse_level_specs(["maze:4"]), tasks=["maze-v1"], resolution=64, batch_size=8, seed=0,
+              seed_start=100, num_seeds=3)  # 3 puzzles, 8 samples a batch: repeats are certain
+    pool = PuzzleBatches(**kw)
+    calls = []
+    real_render_pair = D.render_pair
+    monkeypatch.setattr(D, "render_pair", lambda *a: calls.append(a[1]) or real_render_pair(*a))
+    first, again = pool[0], pool[0]
+    assert len(calls) == len(set(first["seed"].tolist())) <= 3  # each distinct puzzle drawn once, then kept
+    assert torch.equal(first["cond"], again["cond"]) and torch.equal(first["target"], again["target"])
+    # the kept pixels are exactly a fresh drawing's
+    monkeypatch.setattr(D, "PIXEL_CACHE_BYTES", 0)  # a pool that keeps no pixels draws every sample
+    calls.clear()
+    fresh = PuzzleBatches(**kw)[0]
+    assert len(calls) == 8
+    assert torch.equal(first["cond"], fresh["cond"]) and torch.equal(first["target"], fresh["target"])
+
+
 def test_layouts_with_gaps_are_fitted_to_the_model_resolution_as_the_pipeline_fits_them():
     # a 64 px jigsaw 2x2 is drawn 65 px wide (two 32 px blocks and a 1 px gap, the published geometry scaled)
     from PIL import Image
