@@ -32,9 +32,11 @@ def folder_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def ship(src: Path, dst: Path, dtype: str = "float16") -> Path:
+def ship(src: Path, dst: Path, dtype: str = "float16", note: str | None = None) -> Path:
+    """Copy ``src`` to ``dst`` (see the module docstring). ``note``: markdown appended to the card under "Notes"
+    (e.g. how a run trained before the card recorded every resume command was made)."""
     if (src / "diffthinker_policy.json").is_file():
-        return ship_policy(src, dst)
+        return ship_policy(src, dst, note)
     import torch
 
     from diffthinker.diffusion.pipeline import DiffThinkerPipeline
@@ -56,7 +58,7 @@ def ship(src: Path, dst: Path, dtype: str = "float16") -> Path:
     text = card.read_text() if card.is_file() else f"# {dst.name}\n"
     text += (f"\n## Shipped copy\n\nCopied from `{src}` by `training/ship_checkpoint.py`; weights stored as {dtype} "
              f"safetensors ({size / 1e6:.2f} MB in all) and loaded into a float32 model.\n")
-    card.write_text(text)
+    card.write_text(text + _notes(note))
     dst.parent.mkdir(parents=True, exist_ok=True)
     return replace_folder(tmp, dst, old=dst.with_name(f".{dst.name}.old"))
 
@@ -104,7 +106,11 @@ def policy_card(meta: dict, name: str, src: Path) -> str:
     return "\n".join(lines)
 
 
-def ship_policy(src: Path, dst: Path) -> Path:
+def _notes(note: str | None) -> str:
+    return f"\n## Notes\n\n{note.strip()}\n" if note and note.strip() else ""
+
+
+def ship_policy(src: Path, dst: Path, note: str | None = None) -> Path:
     import json
 
     from diffthinker.fsutil import replace_folder
@@ -115,7 +121,7 @@ def ship_policy(src: Path, dst: Path) -> Path:
     tmp = dst.with_name(f".{dst.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(src, tmp)
-    (tmp / "README.md").write_text(policy_card(meta, dst.name, src))
+    (tmp / "README.md").write_text(policy_card(meta, dst.name, src) + _notes(note))
     dst.parent.mkdir(parents=True, exist_ok=True)
     return replace_folder(tmp, dst, old=dst.with_name(f".{dst.name}.old"))
 
@@ -127,8 +133,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("dst", type=Path, help="destination, e.g. checkpoints/diffthinker-tiny-maze8")
     ap.add_argument("--dtype", default="float16", choices=["float16", "bfloat16", "float32"],
                     help="storage dtype of a pipeline's weights (policies are copied as they are)")
+    ap.add_argument("--note", type=Path, metavar="FILE", help="markdown file appended to the card under 'Notes'")
     args = ap.parse_args(argv)
-    out = ship(args.src, args.dst, args.dtype)
+    if args.note is not None and not args.note.is_file():
+        raise SystemExit(f"--note {args.note}: no such file; expected a markdown file")
+    out = ship(args.src, args.dst, args.dtype, args.note.read_text() if args.note else None)
     print(f"{out}: {folder_bytes(out) / 1e6:.2f} MB")
     return 0
 

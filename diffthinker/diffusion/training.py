@@ -764,7 +764,8 @@ def train(cfg: TrainConfig, command: Sequence[str] | None = None) -> TrainResult
     validation = validation_set(eval_specs, cfg.eval.n, cfg.eval.seed)
     blocked = BlockedHashes.build(validation, cfg.data.exclude)
     state: dict[str, Any] = {"step": 0, "micro_step": 0, "samples_seen": 0, "skipped": 0, "train_seconds": 0.0,
-                             "history": [], "world_size": world, "per_device_batch": cfg.data.batch_size}
+                             "history": [], "world_size": world, "per_device_batch": cfg.data.batch_size,
+                             "runs": []}
     if resume_dir is not None:
         loaded = json.loads((resume_dir / TRAINER_STATE).read_text())
         _check_resume_compatible(resume_dir, cfg, loaded, world)
@@ -774,7 +775,7 @@ def train(cfg: TrainConfig, command: Sequence[str] | None = None) -> TrainResult
                 raise ConfigError(f"cannot resume {resume_dir} with ema.decay={cfg.ema.decay}: it holds no EMA")
             ema.load(resume_dir / EMA_WEIGHTS)
         state.update({k: loaded[k] for k in ("step", "micro_step", "samples_seen", "skipped", "train_seconds",
-                                             "history") if k in loaded})
+                                             "history", "runs") if k in loaded})
         sched = loaded.get("lr_scheduler")
         if not isinstance(sched, dict):
             raise TaskError(f"checkpoint {resume_dir} has no LR scheduler state in {TRAINER_STATE}")
@@ -782,6 +783,9 @@ def train(cfg: TrainConfig, command: Sequence[str] | None = None) -> TrainResult
         if main_proc:
             logger.info("resumed from %s at step %d (%d samples seen)", resume_dir, state["step"],
                         state["samples_seen"])
+    # every start of this run (the first and each resume), so the model card can say how the weights were made
+    state["runs"].append({"from_step": state["step"], "command": list(command),
+                          "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")})
     dataset_rows = None
     if cfg.data.dataset is not None:
         from ..data import load_training_dataset
@@ -963,6 +967,19 @@ def train(cfg: TrainConfig, command: Sequence[str] | None = None) -> TrainResult
                        train_seconds=state["train_seconds"], history=list(state["history"]))
 
 
+def _command_lines(runs: Sequence[dict[str, Any]], command: Sequence[str]) -> list[str]:
+    """The card's command(s): one line for a run trained in one go, else every start in order (a resume continues
+    exactly, so the first command with the last max_steps / max_minutes reproduces the weights in one go)."""
+    if len(runs) <= 1 and not (runs and runs[0]["from_step"]):
+        return [f"- command: `{' '.join(command)}`"]
+    lines = ["- commands, in order (each resume continues exactly where the previous one stopped):"]
+    if runs and runs[0]["from_step"]:
+        lines.append(f"  - steps 0..{runs[0]['from_step']}: not recorded (a checkpoint saved before the project "
+                     "recorded its commands)")
+    lines += [f"  - from step {r['from_step']} ({r['started']}): `{' '.join(r['command'])}`" for r in runs]
+    return lines
+
+
 def _public_state(state: dict[str, Any], lr_scheduler: Any) -> dict[str, Any]:
     sched = {k: v for k, v in lr_scheduler.state_dict().items() if k != "lr_lambdas"}
     return {**state, "lr_scheduler": json.loads(json.dumps(sched)),
@@ -1016,7 +1033,9 @@ def model_card(cfg: TrainConfig, *, command: Sequence[str], state: dict[str, Any
         lines.append("")
     else:
         lines += ["Not evaluated at the end of training (eval.at_end=false).", ""]
-    hist = [h for h in state["history"] if h.get("event") == "eval"]
+    # a resumed run may evaluate a step again (the end of a run resumed at its last checkpoint): the last one counts
+    hist = sorted({h["step"]: h for h in state["history"] if h.get("event") == "eval"}.values(),
+                  key=lambda h: h["step"])
     if len(hist) > 1:
         lines += ["Learning curve:", "", "| step | training minutes | solve rate |", "|---|---|---|"]
         lines += [f"| {h['step']} | {h['train_seconds'] / 60:.1f} | {h['solve_rate']:.1%} |" for h in hist]
@@ -1024,7 +1043,7 @@ def model_card(cfg: TrainConfig, *, command: Sequence[str], state: dict[str, Any
     lines += [
         "## Training",
         "",
-        f"- command: `{' '.join(command)}`",
+        *_command_lines(state.get("runs", []), command),
         f"- steps: {steps}, samples seen: {state['samples_seen']} ({world} process(es) x batch "
         f"{cfg.data.batch_size} x accumulation {cfg.optim.gradient_accumulation_steps})",
         f"- training time: {secs / 60:.1f} min (evaluation excluded), {steps / max(secs, 1e-9):.2f} steps/s",
@@ -1046,7 +1065,9 @@ def model_card(cfg: TrainConfig, *, command: Sequence[str], state: dict[str, Any
         f"- never trained on: {len(blocked.hashes)} content hashes ({', '.join(f'{k}: {v}' for k, v in blocked.sources.items())}); "
         f"fingerprint sha256 `{blocked.fingerprint()}`",
         f"- blocked candidates skipped while training (all processes): {skipped_total}",
-        f"- distinct training puzzles seen by the main process: {distinct_rank0}",
+        f"- distinct training puzzles seen by the main process"
+        + (f" since its last start (step {state['runs'][-1]['from_step']})" if state.get("runs")
+           and state["runs"][-1]["from_step"] else "") + f": {distinct_rank0}",
         f"- validation set: {len(validation)} puzzles, seeds "
         + "; ".join(f"{k}: {min(s)}..{max(s)} ({len(s)})" for k, s in per_spec.items())
         + f"; content-hash fingerprint sha256 `{val_fp}`",

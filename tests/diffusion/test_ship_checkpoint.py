@@ -42,6 +42,8 @@ def test_ship_stores_float16_and_loads_into_float32(trained, tmp_path):
     assert weights.stat().st_size < (trained / "denoiser" / "diffusion_pytorch_model.safetensors").stat().st_size
     card = (dst / "README.md").read_text()
     assert card.startswith("# card") and "## Shipped copy" in card and "float16" in card
+    noted = ship.ship(trained, tmp_path / "checkpoints" / "noted", note="Resumed twice; see BENCHMARKS.")
+    assert (noted / "README.md").read_text().endswith("## Notes\n\nResumed twice; see BENCHMARKS.\n")
 
     original = DiffThinkerPipeline.from_pretrained(str(trained))
     shipped = DiffThinkerPipeline.from_pretrained(str(dst))

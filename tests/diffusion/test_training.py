@@ -269,6 +269,22 @@ def test_resume_is_exact(tmp_path, monkeypatch):
     assert (sa["samples_seen"], sa["micro_step"]) == (sb["samples_seen"], sb["micro_step"]) == (16, 4)
 
 
+def test_a_resumed_run_card_lists_every_command_and_each_evaluated_step_once(tmp_path):
+    from accelerate.state import AcceleratorState, GradientState
+
+    extra = ["max_steps=2", "export=true", "eval.every=2", "eval.at_end=true"]
+    T.train(tiny_cfg(tmp_path / "run", *extra), command=["first", "command"])
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+    # resumed at its last step: nothing left to train, the end evaluates step 2 again and re-exports
+    T.train(tiny_cfg(tmp_path / "run", *extra, "checkpoint.resume=latest"), command=["second", "--resume"])
+    card = (tmp_path / "run" / "pipeline" / "README.md").read_text()
+    assert "from step 0 (" in card and "`first command`" in card
+    assert "from step 2 (" in card and "`second --resume`" in card
+    assert card.count("| 2 | ") == 1  # the learning curve names step 2 once
+    assert "since its last start (step 2)" in card
+
+
 def test_keep_last_k_and_refuse_to_clobber(tmp_path):
     cfg = tiny_cfg(tmp_path / "run", "max_steps=5", "checkpoint.every=1", "checkpoint.keep_last=2")
     T.train(cfg)
