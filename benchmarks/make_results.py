@@ -51,8 +51,9 @@ sys.path.insert(0, str(ROOT))
 # ============================================================================================== the plan
 @dataclass(frozen=True)
 class TaskPlan:
-    """One task: the levels we report, the three checkpoints, and the official folder (relative to the official
-    root, in the published layout) of each level that has one."""
+    """One task: the levels we report, the three checkpoints, the official folder (relative to the official
+    root, in the published layout) of each level that has one, and the side its test puzzles are drawn at (the
+    diffusion checkpoint's resolution: its training validation set was drawn natively at that size)."""
 
     task: str
     levels: tuple[str, ...]
@@ -60,6 +61,7 @@ class TaskPlan:
     mllm_sft: str
     mllm_rl: str
     official: dict[str, str] = field(default_factory=dict)
+    size: int = 64
 
 
 PLAN: tuple[TaskPlan, ...] = (
@@ -75,12 +77,12 @@ PLAN: tuple[TaskPlan, ...] = (
              "checkpoints/mllm-tiny-tsp-sft", "checkpoints/mllm-tiny-tsp-rl"),  # published TSP starts at 12 cities
     TaskPlan("jigsaw", ("2x2", "3x3"), "checkpoints/diffthinker-tiny-jigsaw",
              "checkpoints/mllm-tiny-jigsaw-sft", "checkpoints/mllm-tiny-jigsaw-rl",
-             {"2x2": "Jigsaw/2x2_test", "3x3": "Jigsaw/3x3_test"}),
+             {"2x2": "Jigsaw/2x2_test", "3x3": "Jigsaw/3x3_test"}, size=96),  # tiny_cpu_jigsaw.yaml: 96 px
 )
 
-#: The test sets: the trainings' validation sets (eval.n = 200 per level, eval.seed = 0), drawn at the models' size.
+#: The test sets: the trainings' validation sets (eval.n = 200 per level, eval.seed = 0), drawn at the models' size
+#: (TaskPlan.size).
 TEST_SEED = 0
-TEST_SIZE = 64
 DEFAULT_N = 200
 #: Every system is evaluated at these N with this rule (each N its own timed run); the tables show the first (1)
 #: and the last (the "N=8 verifier" columns).
@@ -121,12 +123,13 @@ def check_plan(plan: Sequence[TaskPlan]) -> None:
                             f"{sorted(set(tp.official) - set(tp.levels))}")
 
 
-def parse_only(values: Sequence[str] | None, plan: Sequence[TaskPlan] = PLAN) -> list[tuple[TaskPlan, str]]:
+def parse_only(values: Sequence[str] | None, plan: Sequence[TaskPlan] | None = None) -> list[tuple[TaskPlan, str]]:
     """``--only`` entries (``task`` or ``task:level``, task as short name or versioned id, comma-separated or
     repeated) -> the selected (task plan, level) pairs in plan order; all of them when ``values`` is empty."""
     from diffthinker.tasks import get_task
     from diffthinker.tasks.base import TaskError
 
+    plan = PLAN if plan is None else plan
     rows = [(tp, lv) for tp in plan for lv in tp.levels]
     if not values:
         return rows
@@ -570,7 +573,7 @@ def run_level(runner: Runner, tp: TaskPlan, level: str, *, n: int, cache: Path, 
     stem = f"{tp.task}_{level}"
     data = cache / stem
     data_argv = ["generate", "--task", tp.task, "--level", level, "--n", str(n), "--seed", str(TEST_SEED),
-                 "--size", str(TEST_SIZE), "--out", rel(data), "--quiet"]
+                 "--size", str(tp.size), "--out", rel(data), "--quiet"]
     res = LevelResult(tp, level, data, data_argv,
                       plan_evals(tp, data, cache / "evals" / stem, overrides),
                       compare_dir=assets / tp.task / level)
@@ -775,8 +778,9 @@ def render_markdown(ctx: Context) -> tuple[str, str]:
          f"({m.get('cpu_count')} cores), {ctx.threads} thread(s) per command, Python {m.get('python')}, torch "
          f"{m.get('torch', '?')}; {m.get('platform')}. Every number comes from `diffthinker eval` and "
          "`diffthinker compare`, run with the commands listed per task below."), "",
-        (f"Test sets: `diffthinker generate --seed {TEST_SEED} --n {ctx.n} --size {TEST_SIZE}` per level, the "
-         f"puzzles the trainings held out (their validation sets). Every system: one sample (N=1), and "
+        (f"Test sets: `diffthinker generate --seed {TEST_SEED} --n {ctx.n} --size S` per level (S: the diffusion "
+         f"model's resolution, {', '.join(f'{tp.task} {tp.size}' for tp in PLAN)} px), the puzzles the trainings "
+         f"held out (their validation sets). Every system: one sample (N=1), and "
          f"N={SAMPLES[-1]} samples with verifier selection (the sample ranked best by the puzzle's own rules, "
          "from the instance alone: valid first, then its score, e.g. the shortest valid tour); each N is its own "
          f"timed run, seed {TEST_SEED} (sample k of puzzle i is seeded from the run seed, the item id and k)."), ""]

@@ -4,6 +4,7 @@ markdown must carry the eval JSON's own numbers and be reused, not recomputed, o
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import re
@@ -104,6 +105,13 @@ def test_never_trained_check_of_an_mllm_policy_follows_its_init(tmp_path):
 @needs_maze8
 def test_end_to_end_small_run_then_reuse(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(mr, "SAMPLES", (1, 2))  # an edited plan: N=2 keeps the test to 6 model rows
+    # the plan's maze row with the shipped diffusion checkpoint only, and a row none of whose checkpoints exists:
+    # the document must not depend on which other checkpoints are shipped when the test runs
+    absent = str(tmp_path / "absent")
+    maze = next(tp for tp in mr.PLAN if tp.task == "maze")
+    lake = next(tp for tp in mr.PLAN if tp.task == "frozenlake")
+    monkeypatch.setattr(mr, "PLAN", (dataclasses.replace(maze, mllm_sft=absent + "-sft", mllm_rl=absent + "-rl"),
+                                     dataclasses.replace(lake, diffusion=absent, mllm_sft=absent, mllm_rl=absent)))
     doc = tmp_path / "docs" / "RESULTS.md"
     doc.parent.mkdir()
     no_official = tmp_path / "official"  # (the official samples cost one more eval; the dry run covers them)
@@ -145,7 +153,7 @@ def test_dry_run_prints_the_commands_and_writes_nothing(tmp_path, capsys):
     assert mr.main(["--dry-run", "--only", "jigsaw:2x2", "--n", "5", "--cache-dir", str(tmp_path / "c"),
                     "--out-doc", str(doc)], in_process=True) == 0
     err = capsys.readouterr().err
-    assert "diffthinker generate --task jigsaw --level 2x2 --n 5 --seed 0 --size 64" in err
+    assert "diffthinker generate --task jigsaw --level 2x2 --n 5 --seed 0 --size 96" in err  # the model's size
     assert "diffthinker import tests/fixtures/diffthinker_samples/Jigsaw/2x2_test" in err
     assert not doc.exists() and not (tmp_path / "c").exists()
     assert mr.main(["--only", "maze:99"]) == 2
