@@ -952,7 +952,7 @@ def train(cfg: TrainConfig, command: Sequence[str] | None = None) -> TrainResult
         shutil.rmtree(tmp, ignore_errors=True)
         pipe = _make_pipeline(export_model, cfg)
         pipe.save_pretrained(str(tmp), safe_serialization=True)
-        card = model_card(cfg, command=command, state=state, final_eval=final_eval, n_params=n_params,
+        card = model_card(cfg, state=state, final_eval=final_eval, n_params=n_params,
                           n_trainable=n_trainable,
                           data_info=batches.describe(), blocked=blocked, validation=validation,
                           distinct_rank0=len(seen_hashes), skipped_total=skipped_total, world=world,
@@ -967,13 +967,14 @@ def train(cfg: TrainConfig, command: Sequence[str] | None = None) -> TrainResult
                        train_seconds=state["train_seconds"], history=list(state["history"]))
 
 
-def _command_lines(runs: Sequence[dict[str, Any]], command: Sequence[str]) -> list[str]:
-    """The card's command(s): one line for a run trained in one go, else every start in order (a resume continues
-    exactly, so the first command with the last max_steps / max_minutes reproduces the weights in one go)."""
-    if len(runs) <= 1 and not (runs and runs[0]["from_step"]):
-        return [f"- command: `{' '.join(command)}`"]
+def _command_lines(runs: Sequence[dict[str, Any]]) -> list[str]:
+    """The card's command(s) from ``state["runs"]`` (this start last): one line for a run trained in one go, else
+    every start in order (a resume continues exactly, so the first command with the last max_steps / max_minutes
+    reproduces the weights in one go)."""
+    if len(runs) == 1 and runs[0]["from_step"] == 0:
+        return [f"- command: `{' '.join(runs[0]['command'])}`"]
     lines = ["- commands, in order (each resume continues exactly where the previous one stopped):"]
-    if runs and runs[0]["from_step"]:
+    if runs[0]["from_step"]:
         lines.append(f"  - steps 0..{runs[0]['from_step']}: not recorded (a checkpoint saved before the project "
                      "recorded its commands)")
     lines += [f"  - from step {r['from_step']} ({r['started']}): `{' '.join(r['command'])}`" for r in runs]
@@ -997,7 +998,7 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 # ============================================================================================== model card
-def model_card(cfg: TrainConfig, *, command: Sequence[str], state: dict[str, Any], final_eval: dict[str, Any] | None,
+def model_card(cfg: TrainConfig, *, state: dict[str, Any], final_eval: dict[str, Any] | None,
                n_params: int, n_trainable: int, data_info: dict[str, Any], blocked: BlockedHashes, validation: Sequence[ValItem],
                distinct_rank0: int, skipped_total: int, world: int, ema_used: bool) -> str:
     """The README.md of an exported pipeline: command, config, data seeds and hashes, time, machine, solve rate."""
@@ -1007,6 +1008,7 @@ def model_card(cfg: TrainConfig, *, command: Sequence[str], state: dict[str, Any
         per_spec.setdefault(str(v.spec), []).append(v.seed)
     secs = state["train_seconds"]
     steps = state["step"]
+    started = state["runs"][-1]["from_step"]  # this process's first step (puzzle counts below are per process)
     lines = [
         "---",
         "library_name: diffusers",
@@ -1043,7 +1045,7 @@ def model_card(cfg: TrainConfig, *, command: Sequence[str], state: dict[str, Any
     lines += [
         "## Training",
         "",
-        *_command_lines(state.get("runs", []), command),
+        *_command_lines(state["runs"]),
         f"- steps: {steps}, samples seen: {state['samples_seen']} ({world} process(es) x batch "
         f"{cfg.data.batch_size} x accumulation {cfg.optim.gradient_accumulation_steps})",
         f"- training time: {secs / 60:.1f} min (evaluation excluded), {steps / max(secs, 1e-9):.2f} steps/s",
@@ -1066,8 +1068,7 @@ def model_card(cfg: TrainConfig, *, command: Sequence[str], state: dict[str, Any
         f"fingerprint sha256 `{blocked.fingerprint()}`",
         f"- blocked candidates skipped while training (all processes): {skipped_total}",
         f"- distinct training puzzles seen by the main process"
-        + (f" since its last start (step {state['runs'][-1]['from_step']})" if state.get("runs")
-           and state["runs"][-1]["from_step"] else "") + f": {distinct_rank0}",
+        + (f" since its last start (step {started})" if started else "") + f": {distinct_rank0}",
         f"- validation set: {len(validation)} puzzles, seeds "
         + "; ".join(f"{k}: {min(s)}..{max(s)} ({len(s)})" for k, s in per_spec.items())
         + f"; content-hash fingerprint sha256 `{val_fp}`",
