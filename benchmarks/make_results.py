@@ -90,6 +90,10 @@ SAMPLES: tuple[int, ...] = (1, 8)
 SELECT = "verifier"
 EXAMPLES = 2  # solved and failed pictures kept per run (compare draws them; RESULTS.md shows one solved)
 DEFAULT_OFFICIAL_ROOT = "tests/fixtures/diffthinker_samples"
+#: The README carries the summary table between these lines; a full run of the default document rewrites it, so the
+#: README's numbers never drift from docs/RESULTS.md.
+README_START = "<!-- results table: written by benchmarks/make_results.py, edits between these lines are lost -->"
+README_END = "<!-- end of the results table -->"
 
 #: (key, column title, PLAN attribute). The key names the eval run (``--name``) and its JSON file.
 SYSTEMS: tuple[tuple[str, str, str], ...] = (
@@ -121,6 +125,13 @@ def check_plan(plan: Sequence[TaskPlan]) -> None:
         if set(tp.official) - set(tp.levels):
             raise PlanError(f"PLAN: {tp.task} names official folders for unplanned levels "
                             f"{sorted(set(tp.official) - set(tp.levels))}")
+        # the test set is drawn at tp.size; a checkpoint of another resolution would see every puzzle resized
+        config = ROOT / tp.diffusion / "denoiser" / "config.json"
+        if config.is_file():
+            resolution = json.loads(config.read_text()).get("resolution")
+            if resolution != tp.size:
+                raise PlanError(f"PLAN: {tp.task} draws its test sets at size={tp.size} px but {tp.diffusion} is a "
+                                f"{resolution} px model; expected TaskPlan.size to be the checkpoint's resolution")
 
 
 def parse_only(values: Sequence[str] | None, plan: Sequence[TaskPlan] | None = None) -> list[tuple[TaskPlan, str]]:
@@ -649,7 +660,8 @@ def summary_table(ctx: Context) -> list[str]:
 
 
 def summary_notes(ctx: Context) -> list[str]:
-    notes = ["Accuracy on fresh seeded test puzzles (never trained on: content-hash check below), with wall seconds "
+    notes = ["Accuracy on fresh seeded test puzzles (never trained on: a content-hash check, in docs/RESULTS.md), "
+             "with wall seconds "
              "per puzzle (sampling + parsing + verification) in brackets; *pending*: the checkpoint does not exist "
              "yet. The MLLM SFT and RL columns are greedy decoding (`--temperature 0`); the full table also lists "
              "their N=1 sampled at temperature 1."]
@@ -831,6 +843,22 @@ def collect_commands(runner: Runner, rows: Sequence[LevelResult]) -> dict[str, l
     return out
 
 
+def write_readme_table(readme: Path, summary: str) -> None:
+    """Replace what ``readme`` holds between README_START and README_END with ``summary`` (summary.md without its
+    leading comment). Written to a temporary file and renamed, so a failed write leaves the README as it was."""
+    text = readme.read_text()
+    start, end = text.find(README_START), text.find(README_END)
+    if start < 0 or end < start:
+        raise PlanError(f"{rel(readme)} has no results-table markers; expected a line {README_START!r} and, "
+                        f"after it, a line {README_END!r}")
+    body = "\n".join(line for line in summary.splitlines() if not line.startswith("<!-- made by")).strip()
+    new = text[:start + len(README_START)] + "\n" + body + "\n" + text[end:]
+    if new != text:
+        tmp = readme.with_name(readme.name + ".tmp")
+        tmp.write_text(new)
+        tmp.replace(readme)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -840,6 +868,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "level, with what earlier runs left in the cache")
     p.add_argument("--out-doc", type=Path, default=ROOT / "docs" / "RESULTS.md",
                    help="the results document (its assets go to results/ beside it)")
+    p.add_argument("--readme", type=Path, default=None,
+                   help="also write the summary table into this markdown file, between its results-table markers "
+                        "(default: README.md when --out-doc is the default and the document is final, i.e. not "
+                        "provisional)")
     p.add_argument("--cache-dir", type=Path, default=ROOT / "runs" / "results",
                    help="test sets, imports and eval JSONs (default runs/results)")
     p.add_argument("--official-root", type=Path, default=ROOT / DEFAULT_OFFICIAL_ROOT,
@@ -874,6 +906,15 @@ def main(argv: Sequence[str] | None = None, *, in_process: bool = False) -> int:
     runner = Runner(args.threads, dry_run=args.dry_run, in_process=in_process)
     cache = args.cache_dir if args.cache_dir.is_absolute() else ROOT / args.cache_dir
     out_doc = args.out_doc if args.out_doc.is_absolute() else ROOT / args.out_doc
+    readme = args.readme if args.readme is None or args.readme.is_absolute() else ROOT / args.readme
+    if readme is None and out_doc == ROOT / "docs" / "RESULTS.md":
+        readme = ROOT / "README.md"
+    if readme is not None:  # checked before hours of evaluation, not after
+        text = readme.read_text() if readme.is_file() else ""
+        if README_START not in text or README_END not in text:
+            print(f"make_results: error: {rel(readme)} has no results-table markers; expected a line "
+                  f"{README_START!r} and, after it, a line {README_END!r}", file=sys.stderr)
+            return 2
     assets = out_doc.parent / "results"
     official_root = args.official_root if args.official_root.is_absolute() else ROOT / args.official_root
     chosen = {(tp.task, lv) for tp, lv in selected}
@@ -897,6 +938,17 @@ def main(argv: Sequence[str] | None = None, *, in_process: bool = False) -> int:
     (assets / "summary.md").write_text(summary)
     print(f"[make_results] wrote {rel(out_doc)} and {rel(assets / 'summary.md')} ({runner.count} commands run)",
           file=sys.stderr)
+    if readme is not None and provisional_reasons(ctx) and args.readme is None:
+        # the default README shows final numbers only
+        print("[make_results] README.md left as it was: the document is provisional", file=sys.stderr)
+        readme = None
+    if readme is not None:
+        try:
+            write_readme_table(readme, summary)
+        except (PlanError, OSError) as exc:
+            print(f"make_results: error: {exc}", file=sys.stderr)
+            return 2
+        print(f"[make_results] wrote the summary table into {rel(readme)}", file=sys.stderr)
     return 0
 
 

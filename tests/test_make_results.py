@@ -163,3 +163,36 @@ def test_dry_run_prints_the_commands_and_writes_nothing(tmp_path, capsys):
 def test_stand_in_checkpoint_must_be_a_checkpoint(tmp_path, capsys):
     assert mr.main(["--only", "maze:8", "--mllm-sft", str(tmp_path), "--dry-run"]) == 2
     assert "--mllm-sft" in capsys.readouterr().err
+
+
+def test_readme_table_is_rewritten_between_its_markers_only(tmp_path, capsys):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Title\n\nintro\n\n{mr.README_START}\n| old | table |\n{mr.README_END}\n\nafter\n")
+    summary = "<!-- made by benchmarks/make_results.py; see docs/RESULTS.md -->\n\n| new | table |\n\nnotes\n"
+    mr.write_readme_table(readme, summary)
+    assert readme.read_text() == (f"# Title\n\nintro\n\n{mr.README_START}\n| new | table |\n\nnotes\n{mr.README_END}"
+                                  "\n\nafter\n")
+    mr.write_readme_table(readme, summary)  # idempotent
+    assert readme.read_text().count("| new | table |") == 1
+    # no markers: a clear error before any evaluation, and the file untouched
+    bare = tmp_path / "BARE.md"
+    bare.write_text("no markers here\n")
+    with pytest.raises(mr.PlanError, match="no results-table markers"):
+        mr.write_readme_table(bare, summary)
+    assert mr.main(["--dry-run", "--only", "maze:8", "--readme", str(bare)], in_process=True) == 2
+    assert "has no results-table markers" in capsys.readouterr().err
+    assert bare.read_text() == "no markers here\n"
+
+
+def test_the_readme_holds_the_results_table_markers():
+    text = (mr.ROOT / "README.md").read_text()
+    assert text.index(mr.README_START) < text.index(mr.README_END)
+
+
+def test_the_plan_draws_each_test_set_at_its_checkpoints_resolution(tmp_path):
+    mr.check_plan(mr.PLAN)  # the shipped plan agrees with the shipped checkpoints
+    jigsaw = next(tp for tp in mr.PLAN if tp.task == "jigsaw")
+    if not (mr.ROOT / jigsaw.diffusion / "denoiser" / "config.json").is_file():
+        pytest.skip(f"{jigsaw.diffusion} is not shipped")
+    with pytest.raises(mr.PlanError, match=r"size=64 px but .* is a 96 px model"):
+        mr.check_plan([dataclasses.replace(jigsaw, size=64)])

@@ -28,8 +28,31 @@ import sys
 from pathlib import Path
 
 
+#: issue 7's budget for everything under checkpoints/ together (tests/test_shipped_checkpoints.py checks it too)
+MAX_TOTAL_BYTES = 60_000_000
+
+
 def folder_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def shipped_folders(root: Path) -> list[Path]:
+    """The checkpoint folders under ``root`` (hidden ones, e.g. an interrupted copy's temporary, excluded)."""
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")) if root.is_dir() else []
+
+
+def check_budget(tmp: Path, dst: Path) -> None:
+    """Refuse a copy that would take checkpoints/ (``dst``'s folder) past MAX_TOTAL_BYTES, counting ``tmp`` in
+    place of ``dst``. Only a folder named ``checkpoints`` is held to the budget (tests ship into tmp folders)."""
+    if dst.parent.name != "checkpoints":
+        return
+    others = sum(folder_bytes(p) for p in shipped_folders(dst.parent) if p.name != dst.name)
+    total = others + folder_bytes(tmp)
+    if total > MAX_TOTAL_BYTES:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise SystemExit(f"shipping {dst.name} ({folder_bytes(tmp) / 1e6:.1f} MB) would take {dst.parent} to "
+                         f"{total / 1e6:.1f} MB; the budget is {MAX_TOTAL_BYTES / 1e6:.0f} MB in all: remove or "
+                         f"replace a checkpoint first")
 
 
 def ship(src: Path, dst: Path, dtype: str = "float16", note: str | None = None) -> Path:
@@ -59,6 +82,7 @@ def ship(src: Path, dst: Path, dtype: str = "float16", note: str | None = None) 
     text += (f"\n## Shipped copy\n\nCopied from `{src}` by `training/ship_checkpoint.py`; weights stored as {dtype} "
              f"safetensors ({size / 1e6:.2f} MB in all) and loaded into a float32 model.\n")
     card.write_text(text + _notes(note))
+    check_budget(tmp, dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
     return replace_folder(tmp, dst, old=dst.with_name(f".{dst.name}.old"))
 
@@ -122,6 +146,7 @@ def ship_policy(src: Path, dst: Path, note: str | None = None) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(src, tmp)
     (tmp / "README.md").write_text(policy_card(meta, dst.name, src) + _notes(note))
+    check_budget(tmp, dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
     return replace_folder(tmp, dst, old=dst.with_name(f".{dst.name}.old"))
 

@@ -69,3 +69,19 @@ def test_ship_replaces_an_existing_copy_and_rejects_non_pipelines(trained, tmp_p
     assert not list(tmp_path.glob(".tiny.*"))  # no temporary or old folder left behind
     with pytest.raises(SystemExit, match="neither a pipeline folder"):
         ship.ship(tmp_path / "nothing", tmp_path / "other")
+
+
+def test_ship_refuses_a_copy_over_the_checkpoints_budget_and_keeps_the_old_one(trained, tmp_path, monkeypatch):
+    ship = _ship_module()
+    root = tmp_path / "checkpoints"
+    first = ship.ship(trained, root / "first")
+    one = ship.folder_bytes(first)
+    # room for one more copy only when it replaces an existing one (the replaced folder does not count)
+    monkeypatch.setattr(ship, "MAX_TOTAL_BYTES", int(one * 1.5))
+    (first / "marker.txt").write_text("the copy that must survive")
+    with pytest.raises(SystemExit, match=r"would take .*checkpoints to .* MB; the budget is"):
+        ship.ship(trained, root / "second")
+    assert not (root / "second").exists() and not list(root.glob(".second.*"))
+    assert (first / "marker.txt").is_file()
+    ship.ship(trained, root / "first")  # a replacement fits
+    assert not (first / "marker.txt").exists()
