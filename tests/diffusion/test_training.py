@@ -55,6 +55,12 @@ def test_yaml_configs_in_repo_load(tmp_path):
     for name in ("tiny_cpu_maze8.yaml", "tiny_cpu_vsp.yaml"):
         cfg = T.load_config(REPO / "training" / "configs" / name)
         assert cfg.model.preset == "tiny-cpu" and cfg.model.resolution == 64
+    # every diffusion config committed (the MLLM track's are mllm_*.yaml), each with its own output_dir
+    configs = sorted(p for p in (REPO / "training" / "configs").glob("*.yaml") if not p.name.startswith("mllm_"))
+    assert len(configs) >= 7
+    loaded = {p.name: T.load_config(p) for p in configs}
+    assert len({cfg.output_dir for cfg in loaded.values()}) == len(loaded)
+    assert loaded["small_cpu_jigsaw.yaml"].model.preset == "small-cpu"
     vsp = T.load_config(REPO / "training" / "configs" / "tiny_cpu_vsp.yaml")
     assert [str(s) for s in parse_level_specs(vsp.data.levels)] == [f"frozenlake-v1:vsp{k}" for k in (3, 4, 5, 6)]
 
