@@ -75,9 +75,9 @@ PLAN: tuple[TaskPlan, ...] = (
              "checkpoints/mllm-tiny-sudoku-sft", "checkpoints/mllm-tiny-sudoku-rl"),  # no published 4x4 levels
     TaskPlan("tsp", ("6", "8"), "checkpoints/diffthinker-tiny-tsp",
              "checkpoints/mllm-tiny-tsp-sft", "checkpoints/mllm-tiny-tsp-rl"),  # published TSP starts at 12 cities
-    TaskPlan("jigsaw", ("2x2", "3x3"), "checkpoints/diffthinker-tiny-jigsaw",
+    TaskPlan("jigsaw", ("2x2", "3x3"), "checkpoints/diffthinker-small-jigsaw",
              "checkpoints/mllm-tiny-jigsaw-sft", "checkpoints/mllm-tiny-jigsaw-rl",
-             {"2x2": "Jigsaw/2x2_test", "3x3": "Jigsaw/3x3_test"}, size=96),  # tiny_cpu_jigsaw.yaml: 96 px
+             {"2x2": "Jigsaw/2x2_test", "3x3": "Jigsaw/3x3_test"}, size=96),  # small_cpu_jigsaw.yaml: 96 px
 )
 
 #: The test sets: the trainings' validation sets (eval.n = 200 per level, eval.seed = 0), drawn at the models' size
