@@ -661,10 +661,9 @@ def summary_table(ctx: Context) -> list[str]:
 
 def summary_notes(ctx: Context) -> list[str]:
     notes = ["Accuracy on fresh seeded test puzzles (never trained on: a content-hash check, in docs/RESULTS.md), "
-             "with wall seconds "
-             "per puzzle (sampling + parsing + verification) in brackets; *pending*: the checkpoint does not exist "
-             "yet. The MLLM SFT and RL columns are greedy decoding (`--temperature 0`); the full table also lists "
-             "their N=1 sampled at temperature 1."]
+             "with wall seconds per puzzle (sampling + parsing + verification) in brackets; *pending*: the checkpoint "
+             "does not exist yet. The MLLM SFT and RL columns are greedy decoding (`--temperature 0`); the full table "
+             "also lists their N=1 sampled at temperature 1."]
     return notes
 
 

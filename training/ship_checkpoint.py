@@ -47,10 +47,11 @@ def check_budget(tmp: Path, dst: Path) -> None:
     if dst.parent.name != "checkpoints":
         return
     others = sum(folder_bytes(p) for p in shipped_folders(dst.parent) if p.name != dst.name)
-    total = others + folder_bytes(tmp)
-    if total > MAX_TOTAL_BYTES:
+    size = folder_bytes(tmp)
+    if others + size > MAX_TOTAL_BYTES:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise SystemExit(f"shipping {dst.name} ({folder_bytes(tmp) / 1e6:.1f} MB) would take {dst.parent} to "
+        total = others + size
+        raise SystemExit(f"shipping {dst.name} ({size / 1e6:.1f} MB) would take {dst.parent} to "
                          f"{total / 1e6:.1f} MB; the budget is {MAX_TOTAL_BYTES / 1e6:.0f} MB in all: remove or "
                          f"replace a checkpoint first")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 
 import numpy as np
@@ -79,7 +80,8 @@ def test_ship_refuses_a_copy_over_the_checkpoints_budget_and_keeps_the_old_one(t
     # room for one more copy only when it replaces an existing one (the replaced folder does not count)
     monkeypatch.setattr(ship, "MAX_TOTAL_BYTES", int(one * 1.5))
     (first / "marker.txt").write_text("the copy that must survive")
-    with pytest.raises(SystemExit, match=r"would take .*checkpoints to .* MB; the budget is"):
+    with pytest.raises(SystemExit, match=re.escape(f"second ({one / 1e6:.1f} MB) would take {root} to "
+                                                   f"{2 * one / 1e6:.1f} MB; the budget is")):
         ship.ship(trained, root / "second")
     assert not (root / "second").exists() and not list(root.glob(".second.*"))
     assert (first / "marker.txt").is_file()
