@@ -842,14 +842,21 @@ def collect_commands(runner: Runner, rows: Sequence[LevelResult]) -> dict[str, l
     return out
 
 
-def write_readme_table(readme: Path, summary: str) -> None:
-    """Replace what ``readme`` holds between README_START and README_END with ``summary`` (summary.md without its
-    leading comment). Written to a temporary file and renamed, so a failed write leaves the README as it was."""
-    text = readme.read_text()
+def readme_table_span(readme: Path) -> tuple[str, int, int]:
+    """(text, start, end) of ``readme``: its text and where README_START and README_END begin; PlanError naming
+    the file when it lacks them (checked before any evaluation runs, and again when the table is written)."""
+    text = readme.read_text() if readme.is_file() else ""
     start, end = text.find(README_START), text.find(README_END)
     if start < 0 or end < start:
         raise PlanError(f"{rel(readme)} has no results-table markers; expected a line {README_START!r} and, "
                         f"after it, a line {README_END!r}")
+    return text, start, end
+
+
+def write_readme_table(readme: Path, summary: str) -> None:
+    """Replace what ``readme`` holds between README_START and README_END with ``summary`` (summary.md without its
+    leading comment). Written to a temporary file and renamed, so a failed write leaves the README as it was."""
+    text, start, end = readme_table_span(readme)
     body = "\n".join(line for line in summary.splitlines() if not line.startswith("<!-- made by")).strip()
     new = text[:start + len(README_START)] + "\n" + body + "\n" + text[end:]
     if new != text:
@@ -909,10 +916,10 @@ def main(argv: Sequence[str] | None = None, *, in_process: bool = False) -> int:
     if readme is None and out_doc == ROOT / "docs" / "RESULTS.md":
         readme = ROOT / "README.md"
     if readme is not None:  # checked before hours of evaluation, not after
-        text = readme.read_text() if readme.is_file() else ""
-        if README_START not in text or README_END not in text:
-            print(f"make_results: error: {rel(readme)} has no results-table markers; expected a line "
-                  f"{README_START!r} and, after it, a line {README_END!r}", file=sys.stderr)
+        try:
+            readme_table_span(readme)
+        except PlanError as exc:
+            print(f"make_results: error: {exc}", file=sys.stderr)
             return 2
     assets = out_doc.parent / "results"
     official_root = args.official_root if args.official_root.is_absolute() else ROOT / args.official_root
