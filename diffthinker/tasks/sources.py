@@ -53,6 +53,7 @@ __all__ = [
     "folder_specs",
     "load_file_image",
     "parse_spec",
+    "picture_kind",
     "procedural_picture",
     "procedural_spec",
     "remove_source_root",
@@ -490,6 +491,25 @@ _KIND_FUNCS = {"landscape": _landscape, "shapes": _shapes_kind, "marble": _marbl
                "waves": _waves}
 
 
+def _master_rng(seed: int) -> np.random.Generator:
+    """Every random choice of procedural picture ``seed`` descends from this generator."""
+    return np.random.default_rng([seed, 0x5EED])
+
+
+def _draw_kind(master: np.random.Generator) -> str:
+    """The kind an unnamed procedural picture takes: the first draw of its master generator."""
+    return PROCEDURAL_KINDS[int(master.integers(0, len(PROCEDURAL_KINDS)))]
+
+
+def picture_kind(spec: str) -> str:
+    """What a source spec draws: its procedural kind (the seed's draw when the spec names none) or its file kind.
+    For breaking evaluation results down by picture (benchmarks/eval_breakdown.py); renders nothing."""
+    parsed = parse_spec(spec)
+    if parsed.kind != "procedural":
+        return parsed.kind
+    return parsed.procedural_kind or _draw_kind(_master_rng(parsed.seed))
+
+
 @lru_cache(maxsize=16)
 def procedural_picture(seed: int, width: int, height: int, kind: str | None = None) -> Image.Image:
     """The procedural picture of ``seed`` at width x height (RGB; a cached object: copy before drawing on it).
@@ -503,9 +523,9 @@ def procedural_picture(seed: int, width: int, height: int, kind: str | None = No
         raise TaskError(f"procedural seed must be a non-negative int, got {seed!r}")
     if not (isinstance(width, int) and isinstance(height, int) and 1 <= width <= 8192 and 1 <= height <= 8192):
         raise TaskError(f"procedural picture size {width}x{height} must be ints in [1, 8192]")
-    master = np.random.default_rng([seed, 0x5EED])
+    master = _master_rng(seed)
     if kind is None:
-        kind = PROCEDURAL_KINDS[int(master.integers(0, len(PROCEDURAL_KINDS)))]
+        kind = _draw_kind(master)
     elif kind not in PROCEDURAL_KINDS:
         raise TaskError(f"unknown procedural kind {kind!r}; expected one of {list(PROCEDURAL_KINDS)}")
     # Small renders are evaluated larger and box-filtered: high-frequency texture must not alias.

@@ -495,6 +495,23 @@ def test_procedural_sources_are_deterministic_varied_and_resolution_independent(
     assert S.procedural_spec(5) == "procedural:5" and S.procedural_spec(5, "mosaic") == "procedural:mosaic:5"
 
 
+def test_picture_kind_names_the_kind_the_picture_is_drawn_with(monkeypatch, tmp_path):
+    drawn = []
+    for name, func in list(S._KIND_FUNCS.items()):
+        monkeypatch.setitem(S._KIND_FUNCS, name, lambda cv, rng, name=name, func=func: drawn.append(name) or func(cv, rng))
+    kinds = []
+    for seed in range(30):
+        S.procedural_picture.__wrapped__(seed, 16, 16)      # uncached: the kind function must run
+        kinds.append(S.picture_kind(f"procedural:{seed}"))
+    assert kinds == drawn and set(kinds) == set(S.PROCEDURAL_KINDS)
+    assert S.picture_kind("procedural:waves:4") == "waves"
+    img_path = tmp_path / "a.png"
+    Image.new("RGB", (8, 8)).save(img_path)
+    assert S.picture_kind(S.file_spec(img_path)) == "file"
+    with pytest.raises(TaskError, match="unknown kind"):
+        S.picture_kind("coco:1")
+
+
 def test_source_specs_and_files(tmp_path, roots):
     for bad, msg in (("nocolon", "not of the form"), ("procedural:x", "non-negative integer"),
                      ("procedural:cubes:3", "unknown procedural kind"), ("file:/a.png", "sha256"),
