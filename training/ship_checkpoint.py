@@ -48,9 +48,9 @@ def check_budget(tmp: Path, dst: Path) -> None:
         return
     others = sum(folder_bytes(p) for p in shipped_folders(dst.parent) if p.name != dst.name)
     size = folder_bytes(tmp)
-    if others + size > MAX_TOTAL_BYTES:
+    total = others + size
+    if total > MAX_TOTAL_BYTES:
         shutil.rmtree(tmp, ignore_errors=True)
-        total = others + size
         raise SystemExit(f"shipping {dst.name} ({size / 1e6:.1f} MB) would take {dst.parent} to "
                          f"{total / 1e6:.1f} MB; the budget is {MAX_TOTAL_BYTES / 1e6:.0f} MB in all: remove or "
                          f"replace a checkpoint first")

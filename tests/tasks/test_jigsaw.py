@@ -498,7 +498,8 @@ def test_procedural_sources_are_deterministic_varied_and_resolution_independent(
 def test_picture_kind_names_the_kind_the_picture_is_drawn_with(monkeypatch, tmp_path):
     drawn = []
     for name, func in list(S._KIND_FUNCS.items()):
-        monkeypatch.setitem(S._KIND_FUNCS, name, lambda cv, rng, name=name, func=func: drawn.append(name) or func(cv, rng))
+        record = lambda cv, rng, name=name, func=func: drawn.append(name) or func(cv, rng)  # noqa: E731
+        monkeypatch.setitem(S._KIND_FUNCS, name, record)
     kinds = []
     for seed in range(30):
         S.procedural_picture.__wrapped__(seed, 16, 16)      # uncached: the kind function must run
