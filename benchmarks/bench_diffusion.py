@@ -6,8 +6,9 @@
     python benchmarks/bench_diffusion.py --report runs/bench/maze8 runs/bench/vsp --plot docs/img/curves.png
 
 A run is ``training/train_diffusion.py`` itself (``diffthinker.diffusion.training.train``) with the benchmark's
-overrides: ``output_dir=runs/bench/<name>``, ``max_minutes=<minutes>`` and an evaluation set of ``--eval-n`` fresh
-seeded puzzles (default 200; excluded from training by content hash) solved with one sample and 20 Euler steps
+overrides: ``output_dir=runs/bench/<name>``, ``max_minutes=<minutes>`` (a constant-lr run also gets
+``max_steps=1000000``, so the budget alone ends it; a cosine or linear schedule keeps the config's ``max_steps``, the
+step it decays to its end at) and an evaluation set of ``--eval-n`` fresh seeded puzzles (default 200; excluded from training by content hash) solved with one sample and 20 Euler steps
 every ``--eval-every`` steps and at the end. Extra ``key=value`` arguments go to the config as on the training
 command line.
 
@@ -107,6 +108,27 @@ def machine() -> dict[str, Any]:
             "load_avg_at_end": os.getloadavg() if hasattr(os, "getloadavg") else None}
 
 
+#: learning-rate schedules that decay over ``max_steps`` (see TrainConfig.optim): bench_diffusion keeps their max_steps
+DECAYING_SCHEDULES = ("cosine", "linear")
+
+
+def run_overrides(config: Path, run_dir: Path, minutes: float, eval_n: int, eval_every: int,
+                  extra: Sequence[str], resume: bool) -> list[str]:
+    """The config overrides of a benchmark run, ``extra`` (the command line's key=value) last so they win.
+
+    A constant-lr run gets ``max_steps=1000000``: the --minutes budget alone ends it. A decaying schedule reaches
+    its end at max_steps, so the config's (or the command line's) max_steps is the run's horizon and stays:
+    overriding it would stretch a cosine over a million steps, i.e. train at the peak lr throughout."""
+    from diffthinker.diffusion.training import load_config
+
+    head = [f"output_dir={run_dir}", f"max_minutes={minutes}"]
+    tail = [f"eval.n={eval_n}", f"eval.every={eval_every}", "eval.num_inference_steps=20",
+            f"checkpoint.every={eval_every}", *extra, *(["checkpoint.resume=latest"] if resume else [])]
+    if load_config(config, head + tail).optim.lr_scheduler not in DECAYING_SCHEDULES:
+        head.append("max_steps=1000000")
+    return head + tail
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", type=Path, help="training YAML (training/configs/...)")
@@ -142,12 +164,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from diffthinker.diffusion.training import load_config, setup_logging, train
 
     run_dir = args.runs_root / args.name
-    overrides = [f"output_dir={run_dir}", f"max_minutes={args.minutes}", "max_steps=1000000",
-                 f"eval.n={args.eval_n}", f"eval.every={args.eval_every}", "eval.num_inference_steps=20",
-                 f"checkpoint.every={args.eval_every}", *args.overrides]
-    if args.resume:
-        overrides.append("checkpoint.resume=latest")
-    cfg = load_config(args.config, overrides)
+    cfg = load_config(args.config, run_overrides(args.config, run_dir, args.minutes, args.eval_n, args.eval_every,
+                                                 args.overrides, args.resume))
     setup_logging()
     command = [sys.executable, *sys.argv] if argv is None else ["bench_diffusion.py", *argv]
     started = dt.datetime.now(dt.timezone.utc)
