@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
+
+from script_modules import load_script
 
 from diffthinker.diffusion.training import load_config
 
@@ -12,15 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "training" / "configs"
 
 
-def _load():
-    spec = importlib.util.spec_from_file_location("bench_diffusion", ROOT / "benchmarks" / "bench_diffusion.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_diffusion"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load()
+bench = load_script("benchmarks/bench_diffusion.py")
 
 
 def _cfg(config: Path, extra: list[str], tmp_path: Path, resume: bool = False):

@@ -3,12 +3,11 @@ checkpoint on 3 generated puzzles, the real CLI) broken down by picture kind wit
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from script_modules import load_script
 
 from diffthinker import cli
 from diffthinker.tasks import get_task
@@ -18,15 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 JIGSAW = ROOT / "checkpoints" / "diffthinker-small-jigsaw"
 
 
-def _load():
-    spec = importlib.util.spec_from_file_location("eval_breakdown", ROOT / "benchmarks" / "eval_breakdown.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["eval_breakdown"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-eb = _load()
+eb = load_script("benchmarks/eval_breakdown.py")
 
 
 def test_reason_key_folds_instance_details_but_keeps_the_kind_of_miss():

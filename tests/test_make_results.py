@@ -5,13 +5,12 @@ markdown must carry the eval JSON's own numbers and be reused, not recomputed, o
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
+from script_modules import load_script
 
 from diffthinker import cli
 
@@ -19,15 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MAZE8 = ROOT / "checkpoints" / "diffthinker-tiny-maze8"
 
 
-def _load():
-    spec = importlib.util.spec_from_file_location("make_results", ROOT / "benchmarks" / "make_results.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["make_results"] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
-mr = _load()
+mr = load_script("benchmarks/make_results.py")
 needs_maze8 = pytest.mark.skipif(not (MAZE8 / "model_index.json").is_file(), reason="shipped maze-8 checkpoint absent")
 
 

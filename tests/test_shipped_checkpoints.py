@@ -3,21 +3,19 @@ card naming what it never trained on, holds only safetensors weights, and all to
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 import yaml
+from script_modules import load_script
 
 from diffthinker.inference import load_solver, solve
 from diffthinker.tasks import get_task
 from diffthinker.tasks.level_specs import parse_level_specs
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("ship_checkpoint", ROOT / "training" / "ship_checkpoint.py")
-ship_checkpoint = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(ship_checkpoint)  # the budget and the byte count ship_checkpoint.py refuses copies by
+ship_checkpoint = load_script("training/ship_checkpoint.py")  # the budget and byte count it refuses copies by
 SHIPPED = ship_checkpoint.shipped_folders(ROOT / "checkpoints")
 
 
