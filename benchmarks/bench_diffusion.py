@@ -8,8 +8,9 @@
 A run is ``training/train_diffusion.py`` itself (``diffthinker.diffusion.training.train``) with the benchmark's
 overrides: ``output_dir=runs/bench/<name>``, ``max_minutes=<minutes>`` (a constant-lr run also gets
 ``max_steps=1000000``, so the budget alone ends it; a cosine or linear schedule keeps the config's ``max_steps``, the
-step it decays to its end at) and an evaluation set of ``--eval-n`` fresh seeded puzzles (default 200; excluded from training by content hash) solved with one sample and 20 Euler steps
-every ``--eval-every`` steps and at the end. Extra ``key=value`` arguments go to the config as on the training
+step it decays to its end at) and an evaluation set of ``--eval-n`` fresh seeded puzzles (default 200; excluded
+from training by content hash) solved with one sample and 20 Euler steps every ``--eval-every`` steps and at the
+end. Extra ``key=value`` arguments go to the config as on the training
 command line.
 
 The report (``benchmarks/results/diffusion_<name>.json`` and a plot) is built from the run's ``metrics.jsonl``:

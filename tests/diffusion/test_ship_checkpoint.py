@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 
@@ -10,19 +9,13 @@ import numpy as np
 import pytest
 import torch
 from safetensors import safe_open
+from script_modules import load_script
 
 from diffthinker.diffusion.pipeline import DiffThinkerPipeline
 
 from .test_pipeline import gens, make_pipe
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _ship_module():
-    spec = importlib.util.spec_from_file_location("ship_checkpoint", ROOT / "training" / "ship_checkpoint.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+ship = load_script("training/ship_checkpoint.py")
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +27,6 @@ def trained(tmp_path_factory) -> Path:
 
 
 def test_ship_stores_float16_and_loads_into_float32(trained, tmp_path):
-    ship = _ship_module()
     dst = ship.ship(trained, tmp_path / "checkpoints" / "tiny")
     weights = dst / "denoiser" / "diffusion_pytorch_model.safetensors"
     with safe_open(str(weights), framework="pt") as f:
@@ -61,7 +53,6 @@ def test_ship_stores_float16_and_loads_into_float32(trained, tmp_path):
 
 
 def test_ship_replaces_an_existing_copy_and_rejects_non_pipelines(trained, tmp_path):
-    ship = _ship_module()
     dst = tmp_path / "tiny"
     ship.ship(trained, dst)
     (dst / "stale.txt").write_text("from an older copy")
@@ -73,7 +64,6 @@ def test_ship_replaces_an_existing_copy_and_rejects_non_pipelines(trained, tmp_p
 
 
 def test_ship_refuses_a_copy_over_the_checkpoints_budget_and_keeps_the_old_one(trained, tmp_path, monkeypatch):
-    ship = _ship_module()
     root = tmp_path / "checkpoints"
     first = ship.ship(trained, root / "first")
     one = ship.folder_bytes(first)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -206,12 +205,9 @@ def test_cli_entry(warm_dir, tmp_path, capsys):
     assert rec["fingerprint"] == rec["evaluation_set"]["fingerprint"] and rec["sources"] == {"evaluation": 2}
     assert rec["evaluation_set"]["seeds"] == {"frozenlake-v1:vsp3": [held[0].seed, held[-1].seed, 2]}
     # shipped into checkpoints/ with a model card written from that record, and it still loads as a solver
-    import importlib.util
+    from script_modules import load_script
 
-    repo = Path(__file__).resolve().parents[2]
-    spec = importlib.util.spec_from_file_location("ship_checkpoint", repo / "training" / "ship_checkpoint.py")
-    ship = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ship)
+    ship = load_script("training/ship_checkpoint.py")
     dst = ship.ship(out / "policy", tmp_path / "checkpoints" / "mllm-tiny-test")
     card = (dst / "README.md").read_text()
     assert "| frozenlake-v1:vsp3 | 2 |" in card  # the final evaluation per level
