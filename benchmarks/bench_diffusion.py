@@ -10,8 +10,7 @@ overrides: ``output_dir=runs/bench/<name>``, ``max_minutes=<minutes>`` (a consta
 ``max_steps=1000000``, so the budget alone ends it; a cosine or linear schedule keeps the config's ``max_steps``, the
 step it decays to its end at) and an evaluation set of ``--eval-n`` fresh seeded puzzles (default 200; excluded
 from training by content hash) solved with one sample and 20 Euler steps every ``--eval-every`` steps and at the
-end. Extra ``key=value`` arguments go to the config as on the training
-command line.
+end. Extra ``key=value`` arguments go to the config as on the training command line.
 
 The report (``benchmarks/results/diffusion_<name>.json`` and a plot) is built from the run's ``metrics.jsonl``:
 steps/s (steps over training seconds), peak resident memory, and the solve-rate curve against training minutes
@@ -109,10 +108,6 @@ def machine() -> dict[str, Any]:
             "load_avg_at_end": os.getloadavg() if hasattr(os, "getloadavg") else None}
 
 
-#: learning-rate schedules that decay over ``max_steps`` (see TrainConfig.optim): bench_diffusion keeps their max_steps
-DECAYING_SCHEDULES = ("cosine", "linear")
-
-
 def run_overrides(config: Path, run_dir: Path, minutes: float, eval_n: int, eval_every: int,
                   extra: Sequence[str], resume: bool) -> list[str]:
     """The config overrides of a benchmark run, ``extra`` (the command line's key=value) last so they win.
@@ -120,12 +115,12 @@ def run_overrides(config: Path, run_dir: Path, minutes: float, eval_n: int, eval
     A constant-lr run gets ``max_steps=1000000``: the --minutes budget alone ends it. A decaying schedule reaches
     its end at max_steps, so the config's (or the command line's) max_steps is the run's horizon and stays:
     overriding it would stretch a cosine over a million steps, i.e. train at the peak lr throughout."""
-    from diffthinker.diffusion.training import load_config
+    from diffthinker.diffusion.training import DECAYING_LR_SCHEDULES, load_config
 
     head = [f"output_dir={run_dir}", f"max_minutes={minutes}"]
     tail = [f"eval.n={eval_n}", f"eval.every={eval_every}", "eval.num_inference_steps=20",
             f"checkpoint.every={eval_every}", *extra, *(["checkpoint.resume=latest"] if resume else [])]
-    if load_config(config, head + tail).optim.lr_scheduler not in DECAYING_SCHEDULES:
+    if load_config(config, head + tail).optim.lr_scheduler not in DECAYING_LR_SCHEDULES:
         head.append("max_steps=1000000")
     return head + tail
 

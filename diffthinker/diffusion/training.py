@@ -75,9 +75,9 @@ from .flow import FlowConfig, flow_matching_loss
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "CheckpointArgs", "ConfigError", "DataArgs", "EMA", "EMAArgs", "EvalArgs", "ModelArgs", "OptimArgs",
-    "TrainConfig", "TrainResult", "apply_overrides", "config_from_dict", "find_checkpoints", "latest_checkpoint",
-    "load_config", "main", "train",
+    "DECAYING_LR_SCHEDULES", "CheckpointArgs", "ConfigError", "DataArgs", "EMA", "EMAArgs", "EvalArgs", "ModelArgs",
+    "OptimArgs", "TrainConfig", "TrainResult", "apply_overrides", "config_from_dict", "find_checkpoints",
+    "latest_checkpoint", "load_config", "main", "train",
 ]
 
 CHECKPOINT_PREFIX = "checkpoint-"
@@ -635,6 +635,10 @@ def freeze_unused_parameters(model: torch.nn.Module) -> list[str]:
             p.requires_grad_(False)
             frozen.append(name)
     return frozen
+
+
+#: the schedules whose factor decays to its end at ``max_steps`` (the rest never decay: only a time budget ends them)
+DECAYING_LR_SCHEDULES = ("cosine", "linear")
 
 
 def lr_multiplier(o: OptimArgs, max_steps: int) -> Any:
