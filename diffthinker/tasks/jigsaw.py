@@ -71,6 +71,7 @@ answer from the GT sentence (:func:`parse_vispuzzle_sentence`); :func:`vispuzzle
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -554,6 +555,7 @@ class JigsawTask(Task):
     def __init__(self) -> None:
         self._blocks = _LRU(8)        # (instance, size) -> labelled problem blocks
         self._refs = _LRU(1024)       # instance -> (thumbnails per side, label vectors) of the 512 problem image
+        self._native_refs = _LRU(64)  # (instance, size) -> the same for a problem drawn natively at another size
 
     # ----------------------------------------------------------------- generation
     def supported_sizes_for(self, level: str) -> tuple[int, ...]:
@@ -688,20 +690,62 @@ class JigsawTask(Task):
             self.render(instance, size=BASE_SIZE)
         return self._refs.get_or(instance, lambda: self._reference(self.render(instance), self.layout(instance)))
 
+    def _native_references(self, instance: JigsawInstance, size: int) -> tuple[dict[int, np.ndarray], np.ndarray]:
+        """The parser's references from the problem image drawn natively at ``size`` (see ``_parse``)."""
+        def make():
+            lay = self.layout(instance, size)
+            problem = _stitch(self._problem_blocks(instance, size), list(range(instance.n)), lay)
+            return self._reference(problem, lay)
+        return self._native_refs.get_or((instance, size), make)
+
+    def _native_sizes(self, instance: JigsawInstance, width: int, height: int) -> list[int]:
+        """The render sizes other than 512 whose native layout is exactly ``width x height`` (several sizes share
+        a layout: 108..111 px all give 4x4 blocks of 27 px, cut from pictures drawn at those sizes)."""
+        if parse_spec(instance.source).kind == "official-problem":
+            return []  # official pictures exist at their one native size, read with the 512 geometry
+        guess = max(width, height)
+        sizes = []
+        for size in range(max(16, guess - 16), guess + 17):
+            if size == BASE_SIZE or size // max(instance.rows, instance.cols) < 8:
+                continue
+            lay = self.layout(instance, size)
+            if (lay.width, lay.height) == (width, height):
+                sizes.append(size)
+        return sizes
+
     def _parse(self, image: Image.Image, instance: JigsawInstance) -> JigsawAnswer | ParseFailure:
+        # A solution image is read against the problem's 512 px geometry scaled to the image: right for a model
+        # output or any resized render. A render drawn natively at another size is not that: its blocks are
+        # ``size // cols`` px cut from a picture drawn at ``size``, so at a size the grid does not divide (75 px for
+        # 4x4) each block shows a slightly shifted part of the picture, and its gaps are rounded. When the image
+        # has exactly such a native layout it is also read against that geometry, and the reading that explains
+        # the pixels better (lower total match distance) is kept.
         lay = self.layout(instance, BASE_SIZE)
+        answer, cost = self._read(image, instance, lay, *self._references(instance))
+        for size in self._native_sizes(instance, image.width, image.height):
+            alt, alt_cost = self._read(image, instance, self.layout(instance, size),
+                                       *self._native_references(instance, size))
+            if isinstance(alt, JigsawAnswer) and (isinstance(answer, ParseFailure) or alt_cost < cost):
+                answer, cost = alt, alt_cost
+        return answer
+
+    @staticmethod
+    def _read(image: Image.Image, instance: JigsawInstance, lay: Layout, ref_thumbs: dict[int, np.ndarray],
+              ref_labels: np.ndarray) -> tuple[JigsawAnswer | ParseFailure, float]:
+        """One reading of ``image`` as drawn with ``lay`` (scaled to the image), against these references.
+        Returns the answer (or ParseFailure) and the total distance of the piece assignment."""
         n = instance.n
         min_block = min(image.width * lay.block_w / lay.width, image.height * lay.block_h / lay.height)
         if min_block < 6:
             return ParseFailure(f"image {image.width}x{image.height} is too small for a {instance.rows}x"
-                                f"{instance.cols} jigsaw (blocks of {min_block:.1f} px)")
-        ref_thumbs, ref_labels = self._references(instance)
+                                f"{instance.cols} jigsaw (blocks of {min_block:.1f} px)"), math.inf
         # Small blocks get coarser thumbnails: a cell of under ~3 px is dominated by blur, JPEG chroma subsampling
         # and the half-pixel misalignment of a rescale, not by the picture.
         side = max((s for s in THUMB_SIDES if s * 3 <= min_block * (1 - 2 * INSET)), default=THUMB_SIDES[-1])
         out = _thumbs(image, _block_boxes(lay, image.width, image.height, INSET), side)
         dist = _distances(out, ref_thumbs[side])
         assign = _hungarian(dist)
+        cost = float(sum(dist[o, p] for o, p in enumerate(assign)))
         pieces: list[int] = []
         doubtful = []
         for o, p in enumerate(assign):
@@ -723,9 +767,9 @@ class JigsawTask(Task):
                         f"the block at position {o + 1} matches no piece confidently "
                         f"(distance {dist[o, assign[o]]:.1f})"
                         f" and its label is unreadable (best correlation {top:.2f})",
-                        {"position": o + 1, "distance": float(dist[o, assign[o]]), "label_corr": float(top)})
+                        {"position": o + 1, "distance": float(dist[o, assign[o]]), "label_corr": float(top)}), cost
                 pieces[o] = int(order[0])
-        return JigsawAnswer(tuple(p + 1 for p in pieces))
+        return JigsawAnswer(tuple(p + 1 for p in pieces)), cost
 
     # ----------------------------------------------------------------- rules
     def _verify(self, instance: JigsawInstance, answer: JigsawAnswer) -> Verdict:

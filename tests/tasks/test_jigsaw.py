@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
@@ -189,9 +189,19 @@ def test_verify_rules():
 
 
 # --------------------------------------------------------------------------------------------------- parsing
+#: pieces at least this wide (px) are read exactly under model-like noise; narrower ones (4x4 under 80 px) may
+#: be refused: at 16-19 px, noise sigma 8 and JPEG leave 4 px thumbnails and 4 px labels, and two pieces of one
+#: picture can be indistinguishable (measured: 37 ParseFailures and no wrong reading in 3936 parses of 4x4 at
+#: 64..79 px).
+EXACT_PIECE_PX = 20
+
+
 @settings(max_examples=15, deadline=None)
 @given(level=st.sampled_from(["2x2", "3x3", "4x4", "1x3", "3x1"]), seed=st.integers(0, 40),
        size=st.integers(64, 1024), noise_seed=st.integers(0, 10 ** 6), native=st.booleans())
+@example(level="4x4", seed=12, size=64, noise_seed=9, native=False)   # refused: indistinguishable 16 px pieces
+@example(level="4x4", seed=0, size=75, native=True, noise_seed=1)     # a native size the grid does not divide
+@example(level="3x3", seed=4, size=68, native=True, noise_seed=9)
 def test_parse_survives_model_like_perturbation(level, seed, size, noise_seed, native):
     inst = TASK.generate(level, seed)
     ans = TASK.solve(inst)
@@ -199,7 +209,27 @@ def test_parse_survives_model_like_perturbation(level, seed, size, noise_seed, n
     # blurred, noised (sigma 8) and JPEG-compressed (q75)
     base = TASK.render(inst, ans, size=size) if native else TASK.render(inst, ans).resize((size, size))
     img = perturb.model_like(base, seed=noise_seed)
-    assert TASK.parse(img, inst) == ans
+    got = TASK.parse(img, inst)
+    if size // max(inst.rows, inst.cols) >= EXACT_PIECE_PX:
+        assert got == ans
+    else:
+        assert got == ans or isinstance(got, ParseFailure), got   # refused, never misread
+
+
+@pytest.mark.parametrize("size", [66, 70, 75, 90, 110, 127])
+def test_native_renders_at_sizes_the_grid_does_not_divide_are_read(size):
+    # 75 px for 4x4: blocks of 75 // 4 = 18 px cut from a picture drawn at 75 px, so each block shows a part of
+    # the picture shifted against the 512 px geometry; the parser reads such an image with its own geometry
+    for level in ("3x3", "4x4"):
+        for seed in range(6):
+            inst = TASK.generate(level, seed)
+            ans = TASK.solve(inst)
+            img = TASK.render(inst, ans, size=size)
+            assert TASK.parse(img, inst) == ans, (level, seed)
+            swapped = list(ans.labels)
+            swapped[0], swapped[-1] = swapped[-1], swapped[0]
+            wrong = JigsawAnswer(tuple(swapped))
+            assert TASK.parse(TASK.render(inst, wrong, size=size), inst) == wrong
 
 
 @settings(max_examples=15, deadline=None)
