@@ -100,11 +100,16 @@ class ModelArgs:
     resolution: image side in px the puzzles are drawn at (natively, by the puzzle layer).
     overrides: any ``PixelDenoiser`` keyword over the preset, e.g. ``{num_layers: 6, prediction_type: velocity,
       zero_cond_t: true, patch_size: 8}``.
+    init_from: fine-tune: start from the weights of a saved pipeline (a folder with ``model_index.json``, e.g. a
+      shipped checkpoint) or of its ``denoiser/`` folder instead of a fresh init. Its denoiser must be exactly the
+      one preset + overrides + resolution + tasks describe (ConfigError naming the first difference). The
+      optimizer, schedule and data stream start fresh; a resumed run takes its weights from the checkpoint.
     """
 
     preset: str = "tiny-cpu"
     resolution: int = 64
     overrides: dict[str, Any] = field(default_factory=dict)
+    init_from: str | None = None
 
 
 @dataclass
@@ -257,6 +262,9 @@ class TrainConfig(config_io.YamlConfig):
         patch = m.overrides.get("patch_size", PRESETS.get(m.preset, {}).get("patch_size", 1))
         need(m.resolution >= 8 and m.resolution % patch == 0, "model.resolution", m.resolution,
              f"a multiple of the patch size {patch}, >= 8")
+        need(m.init_from is None or _denoiser_folder(m.init_from) is not None, "model.init_from", m.init_from,
+             "null or a saved pipeline folder (with model_index.json and denoiser/) or a denoiser folder (with "
+             "config.json and diffusion_pytorch_model.safetensors)")
         d = self.data
         try:
             specs = parse_level_specs(d.levels, "data.levels")
@@ -314,6 +322,47 @@ SCHEMA = config_io.ConfigSchema(TrainConfig, ConfigError, example="optim.lr=3e-4
                                 aliases={"resume": "checkpoint.resume"})
 config_from_dict = SCHEMA.from_dict  # a nested dict (YAML) -> TrainConfig; ConfigError naming a bad key
 apply_overrides = SCHEMA.apply_overrides  # ``a.b=value`` overrides (YAML values) applied to a copy of a dict
+
+
+def _denoiser_folder(path: str | Path) -> Path | None:
+    """The denoiser folder of a saved pipeline or denoiser, or None if ``path`` is neither."""
+    p = Path(path)
+    for folder in (p / "denoiser", p):
+        if (folder / "config.json").is_file() and (folder / "diffusion_pytorch_model.safetensors").is_file():
+            return folder
+    return None
+
+
+def init_weights_from(model: torch.nn.Module, path: str | Path) -> Path:
+    """Load the weights of the saved denoiser at ``path`` (a pipeline or denoiser folder) into ``model`` in place,
+    cast to the model's dtype. The saved config must equal the model's (tasks, resolution, widths...): a fine-tune
+    of another architecture would silently start from noise in the mismatched parts, so it is an error.
+    Returns the denoiser folder read. Safetensors only."""
+    from safetensors.torch import load_file
+
+    folder = _denoiser_folder(path)
+    if folder is None:
+        raise ConfigError(f"model.init_from = {str(path)!r} holds no saved denoiser; expected a pipeline folder "
+                          f"(model_index.json + denoiser/) or a denoiser folder (config.json + "
+                          f"diffusion_pytorch_model.safetensors)")
+    saved = json.loads((folder / "config.json").read_text())
+    mine = dict(model.config)
+    for key in sorted(k for k in mine if not k.startswith("_")):
+        want, got = mine[key], saved.get(key)
+        if isinstance(want, tuple):
+            want = list(want)
+        if want != got:
+            raise ConfigError(f"model.init_from = {str(path)!r}: its denoiser has {key} = {got!r}, the config "
+                              f"builds {key} = {want!r}; set model.preset / model.overrides / model.resolution / "
+                              f"data.levels to match it")
+    weights = load_file(str(folder / "diffusion_pytorch_model.safetensors"))
+    own = model.state_dict()
+    if set(weights) != set(own):
+        missing, extra = sorted(set(own) - set(weights)), sorted(set(weights) - set(own))
+        raise ConfigError(f"model.init_from = {str(path)!r}: its weights do not fit the model (missing "
+                          f"{missing[:3]}, unexpected {extra[:3]})")
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in weights.items()})
+    return folder
 
 
 def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> TrainConfig:
@@ -745,6 +794,10 @@ def train(cfg: TrainConfig, command: Sequence[str] | None = None) -> TrainResult
     # ------------------------------------------------------------------ model, optimizer, schedule
     set_seed(cfg.seed)  # python, numpy, torch: the model init
     model = build_denoiser(cfg.model.preset, tasks, cfg.model.resolution, **cfg.model.overrides)
+    if cfg.model.init_from is not None and resume_dir is None:
+        source = init_weights_from(model, cfg.model.init_from)
+        if main_proc:
+            logger.info("fine-tuning: weights initialised from %s", source)
     model.train()
     frozen = freeze_unused_parameters(model)
     if frozen and main_proc:
@@ -1024,6 +1077,7 @@ def model_card(cfg: TrainConfig, *, state: dict[str, Any], final_eval: dict[str,
         f"A `DiffThinkerPipeline` ({cfg.model.preset}, {n_params / 1e6:.2f} M parameters, "
         f"{cfg.model.resolution}x{cfg.model.resolution} px; {n_trainable / 1e6:.2f} M trained, the rest never "
         f"receives a gradient) trained for {steps} steps"
+        + (f", fine-tuned from the weights of `{cfg.model.init_from}`" if cfg.model.init_from else "")
         + (" (EMA weights)" if ema_used else "") + ".",
         "",
         "## Validation solve rate",

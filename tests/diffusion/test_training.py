@@ -393,3 +393,49 @@ def test_saved_dataset_source_drops_validation_puzzles_and_refuses_official_rows
     AcceleratorState._reset_state(True)
     with pytest.raises(TaskError, match="official test items"):
         T.train(tiny_cfg(tmp_path / "run2", "max_steps=1", f"data.dataset={tmp_path / 'official'}"))
+
+
+# ============================================================================================== fine-tuning
+def _save_tiny_pipeline(tmp_path: Path, *overrides: str) -> tuple[Path, dict[str, torch.Tensor]]:
+    """A run of 1 step exported as a pipeline; returns its folder and the denoiser weights it holds."""
+    out = tmp_path / "base"
+    T.train(tiny_cfg(out, "max_steps=1", "export=true", *overrides))
+    folder = out / "pipeline"
+    return folder, load_file(str(folder / "denoiser" / "diffusion_pytorch_model.safetensors"))
+
+
+def test_init_from_a_saved_pipeline_starts_from_its_weights_and_trains_them(tmp_path):
+    base, base_weights = _save_tiny_pipeline(tmp_path)
+    cfg = tiny_cfg(tmp_path / "ft", "max_steps=1", "export=true", f"model.init_from={base}", "seed=5")
+    model = build_denoiser(cfg.model.preset, ["maze-v1"], 64, **cfg.model.overrides)
+    assert T.init_weights_from(model, base) == base / "denoiser"
+    loaded = model.state_dict()
+    assert all(torch.equal(loaded[k], v) for k, v in base_weights.items())
+    # the same weights through the denoiser folder itself
+    fresh = build_denoiser(cfg.model.preset, ["maze-v1"], 64, **cfg.model.overrides)
+    T.init_weights_from(fresh, base / "denoiser")
+    assert all(torch.equal(fresh.state_dict()[k], v) for k, v in base_weights.items())
+
+    result = T.train(cfg)
+    tuned = weights(result.checkpoint)
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad and n in tuned]
+    # one step at a small lr from the base weights: close to them (a fresh init with seed 5 would be far), not equal
+    moved = [n for n in trainable if not torch.equal(tuned[n], base_weights[n])]
+    assert moved and len(moved) > len(trainable) // 2
+    drift = max((tuned[n] - base_weights[n]).abs().max().item() for n in trainable)
+    assert drift < 0.05, drift
+    card = (tmp_path / "ft" / "pipeline" / "README.md").read_text()
+    assert f"fine-tuned from the weights of `{base}`" in card
+
+
+def test_init_from_refuses_a_missing_folder_and_another_architecture(tmp_path):
+    with pytest.raises(T.ConfigError, match="model.init_from"):
+        tiny_cfg(tmp_path / "x", f"model.init_from={tmp_path / 'nowhere'}")
+    base, _ = _save_tiny_pipeline(tmp_path)
+    wider = tiny_cfg(tmp_path / "y", f"model.init_from={base}",
+                     "model.overrides={num_layers: 2, num_attention_heads: 2, attention_head_dim: 16, patch_size: 16}")
+    with pytest.raises(T.ConfigError, match=r"num_layers = 1, the config builds num_layers = 2"):
+        T.train(wider)
+    other_task = tiny_cfg(tmp_path / "z", f"model.init_from={base}", "data.levels=[frozenlake:vsp3]")
+    with pytest.raises(T.ConfigError, match=r"tasks = \['maze-v1'\]"):
+        T.train(other_task)
