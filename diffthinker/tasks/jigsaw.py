@@ -701,8 +701,11 @@ class JigsawTask(Task):
     def _native_sizes(self, instance: JigsawInstance, width: int, height: int) -> list[int]:
         """The render sizes other than 512 whose native layout is exactly ``width x height`` (several sizes share
         a layout: 108..111 px all give 4x4 blocks of 27 px, cut from pictures drawn at those sizes)."""
-        if parse_spec(instance.source).kind == "official-problem":
-            return []  # official pictures exist at their one native size, read with the 512 geometry
+        kind = parse_spec(instance.source).kind
+        if kind in ("official-problem", "vispuzzle"):
+            # official pictures exist at their one native size; a VisPuzzle layout is resized to fit any size
+            # (its geometry scales), so both are read with the 512 geometry alone
+            return []
         guess = max(width, height)
         sizes = []
         for size in range(max(16, guess - 16), guess + 17):
