@@ -47,6 +47,9 @@ def sweep(checkpoint: str | Path, data: str | Path, settings: Sequence[tuple[flo
     if getattr(solver, "kind", None) != "diffusion":
         raise TaskError(f"{checkpoint} is not a diffusion checkpoint: only those have a sampler to sweep")
     items = load_items(data, size=solver.resolution)
+    # decoded (or re-drawn at the model's resolution) once, not once per setting
+    groups = {task_id: ([it.instance for it in group], [it.image for it in group], [it.id for it in group])
+              for task_id, group in group_by_task(items).items()}
     scheduler = solver.pipeline.scheduler
     own_shift = scheduler.shift
     records = []
@@ -56,10 +59,9 @@ def sweep(checkpoint: str | Path, data: str | Path, settings: Sequence[tuple[flo
             correct = parse_failures = 0
             outcomes = []
             t0 = time.perf_counter()
-            for task_id, group in group_by_task(items).items():
-                results = solve(solver, task_id, [it.instance for it in group], [it.image for it in group],
-                                num_samples=1, seed=seed, num_inference_steps=steps, batch_size=batch_size,
-                                item_ids=[it.id for it in group])
+            for task_id, (instances, images, ids) in groups.items():
+                results = solve(solver, task_id, instances, images, num_samples=1, seed=seed,
+                                num_inference_steps=steps, batch_size=batch_size, item_ids=ids)
                 correct += sum(r.correct for r in results)
                 parse_failures += sum(not r.candidates[0].parsed for r in results)
                 outcomes += ["1" if r.correct else "0" for r in results]

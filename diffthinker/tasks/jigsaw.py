@@ -692,11 +692,8 @@ class JigsawTask(Task):
 
     def _native_references(self, instance: JigsawInstance, size: int) -> tuple[dict[int, np.ndarray], np.ndarray]:
         """The parser's references from the problem image drawn natively at ``size`` (see ``_parse``)."""
-        def make():
-            lay = self.layout(instance, size)
-            problem = _stitch(self._problem_blocks(instance, size), list(range(instance.n)), lay)
-            return self._reference(problem, lay)
-        return self._native_refs.get_or((instance, size), make)
+        return self._native_refs.get_or(
+            (instance, size), lambda: self._reference(self.render(instance, size=size), self.layout(instance, size)))
 
     def _native_sizes(self, instance: JigsawInstance, width: int, height: int) -> list[int]:
         """The render sizes other than 512 whose native layout is exactly ``width x height`` (several sizes share

@@ -396,10 +396,10 @@ def test_saved_dataset_source_drops_validation_puzzles_and_refuses_official_rows
 
 
 # ============================================================================================== fine-tuning
-def _save_tiny_pipeline(tmp_path: Path, *overrides: str) -> tuple[Path, dict[str, torch.Tensor]]:
+def _save_tiny_pipeline(tmp_path: Path) -> tuple[Path, dict[str, torch.Tensor]]:
     """A run of 1 step exported as a pipeline; returns its folder and the denoiser weights it holds."""
     out = tmp_path / "base"
-    T.train(tiny_cfg(out, "max_steps=1", "export=true", *overrides))
+    T.train(tiny_cfg(out, "max_steps=1", "export=true"))
     folder = out / "pipeline"
     return folder, load_file(str(folder / "denoiser" / "diffusion_pytorch_model.safetensors"))
 
