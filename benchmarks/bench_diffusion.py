@@ -10,7 +10,8 @@ overrides: ``output_dir=runs/bench/<name>``, ``max_minutes=<minutes>`` (a consta
 ``max_steps=1000000``, so the budget alone ends it; a cosine or linear schedule keeps the config's ``max_steps``, the
 step it decays to its end at) and an evaluation set of ``--eval-n`` fresh seeded puzzles (default 200; excluded
 from training by content hash) solved with one sample and 20 Euler steps every ``--eval-every`` steps and at the
-end, with a checkpoint saved at each evaluation (``checkpoint.every=<eval-every>``, in place of the config's). Extra ``key=value`` arguments go to the config as on the training command line.
+end, with a checkpoint saved at each evaluation (``checkpoint.every=<eval-every>``, in place of the config's).
+Extra ``key=value`` arguments go to the config as on the training command line, after these, so they win.
 
 The report (``benchmarks/results/diffusion_<name>.json`` and a plot) is built from the run's ``metrics.jsonl``:
 steps/s (steps over training seconds), peak resident memory, and the solve-rate curve against training minutes
