@@ -389,11 +389,31 @@ def mllm_never_trained(ckpt: Path, cache: Path | None = None, _depth: int = 0) -
     else:
         how += f" (reproduces the recorded fingerprint `{recorded[:12]}`)"
     init = Path(str((cfg.get("model") or {}).get("name_or_path") or ""))
-    if _depth < 4 and init.name and (init / MLLM_MARKER).is_file():
-        parent = mllm_never_trained(init, cache, _depth + 1)
-        hashes &= parent.hashes
-        how += f"; started from {rel(init)}: {parent.how}"
+    if _depth < 4 and len(init.parts) > 1:  # a one-word name is a preset built from config ("tiny"): no training
+        start = saved_policy(init, ckpt)
+        if start is None:
+            how += (f"; started from {init}, not a saved policy on this machine nor shipped beside it: that stage's "
+                    f"training is not checked")
+        else:
+            parent = mllm_never_trained(start, cache, _depth + 1)
+            hashes &= parent.hashes
+            via = f" (its shipped copy {rel(start)})" if start != init else ""
+            how += f"; started from {rel(init)}{via}: {parent.how}"
     return NeverTrained(frozenset(hashes), how)
+
+
+def saved_policy(init: Path, near: Path) -> Path | None:
+    """The policy folder a run started from: ``init`` itself or, where that training-machine folder is gone (runs/
+    is not committed), its shipped copy among ``near``'s siblings: the card ship_checkpoint.py writes names the
+    source ("Copied from `<init>`"). None when neither is here."""
+    if (init / MLLM_MARKER).is_file():
+        return init
+    siblings = sorted(near.parent.iterdir()) if near.parent.is_dir() else []
+    for folder in siblings:
+        card = folder / "README.md"
+        if (folder / MLLM_MARKER).is_file() and card.is_file() and f"Copied from `{init}`" in card.read_text():
+            return folder
+    return None
 
 
 def check_never_trained(kind: str, ckpt: Path, test_hashes: Sequence[str], cache: Path | None = None

@@ -87,6 +87,17 @@ def test_never_trained_check_of_an_mllm_policy_follows_its_init(tmp_path):
     other_sft = _policy(tmp_path / "other_sft", eval_seed=100)
     ok, text = mr.check_never_trained("mllm", _policy(tmp_path / "rl", 0, init=str(other_sft)), test)
     assert ok is False and "OVERLAP: 3 of 3" in text and "started from" in text
+    # the SFT run's folder gone (runs/ is not committed): its shipped copy beside the RL policy is followed instead
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    gone = tmp_path / "runs" / "sft" / "policy"
+    copy = _policy(shipped / "mllm-sft", eval_seed=100)
+    (copy / "README.md").write_text(f"Copied from `{gone}` by `training/ship_checkpoint.py`.\n")
+    ok, text = mr.check_never_trained("mllm", _policy(shipped / "mllm-rl", 0, init=str(gone)), test)
+    assert ok is False and "OVERLAP: 3 of 3" in text and "its shipped copy" in text
+    (copy / "README.md").write_text("Copied from `somewhere/else` by `training/ship_checkpoint.py`.\n")
+    ok, text = mr.check_never_trained("mllm", shipped / "mllm-rl", test)
+    assert ok is True and f"started from {gone}, not a saved policy on this machine" in text
     (tmp_path / "bare").mkdir()
     (tmp_path / "bare" / mr.MLLM_MARKER).write_text(json.dumps({"format": "diffthinker-policy"}))
     ok, text = mr.check_never_trained("mllm", tmp_path / "bare", test)
