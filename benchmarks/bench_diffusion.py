@@ -4,6 +4,7 @@
     python benchmarks/bench_diffusion.py --config training/configs/tiny_cpu_maze8.yaml --name maze8 --minutes 180 \
         --resume                    # continue the same run (constant LR: identical to one long run)
     python benchmarks/bench_diffusion.py --report runs/bench/maze8 runs/bench/vsp --plot docs/img/curves.png
+    python benchmarks/bench_diffusion.py --report runs/bench/jigsaw_d8 --write --note "stopped at step 4075: ..."
 
 A run is ``training/train_diffusion.py`` itself (``diffthinker.diffusion.training.train``) with the benchmark's
 overrides: ``output_dir=runs/bench/<name>``, ``max_minutes=<minutes>`` (a constant-lr run also gets
@@ -15,7 +16,10 @@ Extra ``key=value`` arguments go to the config as on the training command line, 
 
 The report (``benchmarks/results/diffusion_<name>.json`` and a plot) is built from the run's ``metrics.jsonl``:
 steps/s (steps over training seconds), peak resident memory, and the solve-rate curve against training minutes
-(evaluation time excluded). ``--report`` rebuilds reports from finished (or interrupted) runs without training.
+(evaluation time excluded). ``--report`` rebuilds reports from finished (or interrupted) runs without training;
+with ``--write`` it also writes each run's record (``diffusion_<label>.json``: the commands come from the run's
+newest checkpoint, ``machine`` is the machine the report is written on), e.g. for a run stopped by hand, whose
+training never reached the end that writes it (``--note`` says why it stopped; ``--force`` replaces a record).
 """
 
 from __future__ import annotations
@@ -71,6 +75,46 @@ def summarize(run_dir: Path) -> dict[str, Any]:
     summary["final"] = summary["curve"][-1] if summary["curve"] else None
     summary["best"] = max(summary["curve"], key=lambda c: c["solve_rate"]) if summary["curve"] else None
     return summary
+
+
+def recorded_starts(run_dir: Path) -> list[dict[str, Any]]:
+    """Every start of a run (command, from_step, started), from its newest checkpoint's trainer_state.json."""
+    states = sorted(run_dir.glob("checkpoints/checkpoint-*/trainer_state.json"))
+    return list(json.loads(states[-1].read_text()).get("runs") or []) if states else []
+
+
+def report_record(run_dir: Path, name: str, note: str | None = None) -> dict[str, Any]:
+    """The record a finished benchmark run writes, rebuilt from ``run_dir`` alone (``--report --write``)."""
+    import yaml
+
+    summary = summarize(run_dir)
+    starts = recorded_starts(run_dir)
+    cfg = yaml.safe_load(summary["config"]) if summary["config"] else {}
+    pipeline = run_dir / "pipeline"
+    first_start = str(starts[0].get("started") or "") if starts else ""
+    summary.update({
+        "name": name, "command": shlex.join(starts[-1]["command"]) if starts else None,
+        "commands": [{"from_step": s.get("from_step"), "started": s.get("started"), "command": shlex.join(s["command"])}
+                     for s in starts],
+        "seed": cfg.get("seed"), "minutes_budget": cfg.get("max_minutes"),
+        "date": first_start[:10] or None, "machine": machine(),
+        "pipeline_dir": str(pipeline) if (pipeline / "model_index.json").is_file() else None,
+    })
+    if note:
+        summary["stopped"] = note
+    return summary
+
+
+def write_record(record: dict[str, Any], force: bool = False) -> Path:
+    """``benchmarks/results/diffusion_<name>.json``, written atomically; an existing record is kept unless ``force``."""
+    out = RESULTS / f"diffusion_{record['name']}.json"
+    if out.exists() and not force:
+        raise SystemExit(f"{out} exists; pass --force to replace it (or --labels to name the record otherwise)")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record, indent=2) + "\n")
+    os.replace(tmp, out)
+    return out
 
 
 def plot_curves(summaries: Sequence[dict[str, Any]], labels: Sequence[str], path: Path, title: str) -> None:
@@ -137,7 +181,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--runs-root", type=Path, default=ROOT / "runs" / "bench")
     ap.add_argument("--report", type=Path, nargs="+", help="only report these run directories (no training)")
     ap.add_argument("--plot", type=Path, help="learning-curve PNG (default docs/img/diffusion_<name>.png)")
-    ap.add_argument("--labels", nargs="+", help="legend labels for --report runs")
+    ap.add_argument("--labels", nargs="+", help="legend labels for --report runs (and their record names)")
+    ap.add_argument("--write", action="store_true",
+                    help="with --report: also write benchmarks/results/diffusion_<label>.json for each run")
+    ap.add_argument("--note", help="with --write: why the run ended where it did (the record's 'stopped' field)")
+    ap.add_argument("--force", action="store_true", help="with --write: replace an existing record")
     ap.add_argument("overrides", nargs="*", help="key=value config overrides, as for train_diffusion.py")
     args = ap.parse_args(argv)
 
@@ -154,7 +202,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                               "final": s["final"] and s["final"]["solve_rate"],
                               "best": s["best"] and s["best"]["solve_rate"]}))
         print(f"plot: {plot}")
+        if args.write:
+            for run_dir, label in zip(args.report, labels):
+                print(f"results: {write_record(report_record(run_dir, label, args.note), force=args.force)}")
         return 0
+    if args.write or args.note or args.force:
+        raise SystemExit("--write, --note and --force go with --report RUN_DIR...")
 
     if args.config is None or args.name is None:
         raise SystemExit("--config and --name are required (or --report RUN_DIR...)")
@@ -173,11 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "date": started.date().isoformat(), "machine": machine(),
         "pipeline_dir": str(result.pipeline_dir) if result.pipeline_dir else None,
     })
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out_json = RESULTS / f"diffusion_{args.name}.json"
-    tmp = out_json.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(summary, indent=2) + "\n")
-    os.replace(tmp, out_json)
+    out_json = write_record(summary, force=True)  # this run's own record: a rerun replaces it
     plot = args.plot or ROOT / "docs" / "img" / f"diffusion_{args.name}.png"
     plot_curves([summary], [args.name], plot, f"{args.name}: {cfg.model.preset}, seed {cfg.seed}")
     print(json.dumps({k: summary[k] for k in ("steps", "train_minutes", "steps_per_s", "peak_rss_mb")}))

@@ -1,9 +1,12 @@
-"""benchmarks/bench_diffusion.py: the overrides a benchmark run adds to a training config (no training here)."""
+"""benchmarks/bench_diffusion.py: the overrides a benchmark run adds to a training config, and the record
+``--report --write`` rebuilds from a run directory (one tiny real run)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pytest
 from script_modules import load_script
 
 from diffthinker.diffusion.training import load_config
@@ -42,3 +45,38 @@ def test_the_command_lines_overrides_win(tmp_path):
     maze_steps = load_config(CONFIGS / "tiny_cpu_maze8.yaml", []).max_steps
     assert _cfg(CONFIGS / "tiny_cpu_maze8.yaml", ["optim.lr_scheduler=linear"], tmp_path).max_steps == maze_steps
     assert _cfg(CONFIGS / "tiny_cpu_maze8.yaml", [], tmp_path, resume=True).checkpoint.resume == "latest"
+
+
+def test_report_write_records_a_stopped_run(tmp_path, monkeypatch):
+    # a real (tiny) run that stops after 2 steps without exporting: what a run stopped by hand leaves behind
+    from accelerate.state import AcceleratorState, GradientState
+
+    from diffthinker.diffusion.training import train
+
+    run = tmp_path / "run"
+    cfg = load_config(None, [
+        "model.overrides={num_layers: 1, num_attention_heads: 2, attention_head_dim: 16, patch_size: 16}",
+        "data.levels=[maze:4]", "data.batch_size=4", "report_to=none", "progress=false", "num_threads=1",
+        "eval.n=2", "eval.num_inference_steps=2", "eval.num_images=1", "eval.every=2", "eval.at_end=false",
+        "export=false", "max_steps=2", "checkpoint.every=2", f"output_dir={run}", "seed=7"])
+    try:
+        train(cfg, command=["bench_diffusion.py", "--name", "tiny"])
+    finally:
+        AcceleratorState._reset_state(True)
+        GradientState._reset_state()
+    monkeypatch.setattr(bench, "RESULTS", tmp_path / "results")
+    args = ["--report", str(run), "--labels", "tiny_stopped", "--plot", str(tmp_path / "curve.png"), "--write"]
+    assert bench.main([*args, "--note", "stopped at step 2"]) == 0
+    out = tmp_path / "results" / "diffusion_tiny_stopped.json"
+    record = json.loads(out.read_text())
+    assert (record["name"], record["steps"], record["seed"]) == ("tiny_stopped", 2, 7)
+    assert record["stopped"] == "stopped at step 2"
+    assert record["command"] == "bench_diffusion.py --name tiny" and record["commands"][0]["from_step"] == 0
+    assert [c["step"] for c in record["curve"]] == [2] and record["pipeline_dir"] is None
+    # an existing record is kept unless --force
+    with pytest.raises(SystemExit, match="exists; pass --force"):
+        bench.main(args)
+    assert json.loads(out.read_text())["stopped"] == "stopped at step 2"
+    assert bench.main([*args, "--force"]) == 0 and "stopped" not in json.loads(out.read_text())
+    with pytest.raises(SystemExit, match="go with --report"):
+        bench.main(["--config", "x.yaml", "--name", "y", "--write"])
