@@ -79,8 +79,10 @@ def summarize(run_dir: Path) -> dict[str, Any]:
 
 def recorded_starts(run_dir: Path) -> list[dict[str, Any]]:
     """Every start of a run (command, from_step, started), from its newest checkpoint's trainer_state.json."""
-    states = sorted(run_dir.glob("checkpoints/checkpoint-*/trainer_state.json"))
-    return list(json.loads(states[-1].read_text()).get("runs") or []) if states else []
+    from diffthinker.diffusion.training import TRAINER_STATE, latest_checkpoint
+
+    newest = latest_checkpoint(run_dir)
+    return list(json.loads((newest / TRAINER_STATE).read_text()).get("runs") or []) if newest else []
 
 
 def report_record(run_dir: Path, name: str, note: str | None = None) -> dict[str, Any]:
